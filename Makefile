@@ -1,0 +1,30 @@
+# Sunpath. `make run` and `make test` work on a fresh machine: when
+# SUNPATH_DATABASE_URL is unset, scripts/localpg.sh starts a local PostgreSQL.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build run test lint vuln fmt bench migrate models
+
+build:
+	CGO_ENABLED=1 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/sunpath ./cmd/sunpath
+
+run: build
+	./scripts/run.sh
+
+migrate: build
+	./scripts/run.sh migrate-only
+
+test:
+	./scripts/test.sh
+
+lint:
+	go vet ./...
+
+vuln:
+	go run golang.org/x/vuln/cmd/govulncheck@latest ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	go test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/httpapi"
+	"github.com/sunpath/sunpath/internal/postgres"
+)
+
+// Config is Sunpath's whole configuration. Each package owns its part.
+type Config struct {
+	Database    postgres.Config
+	HTTP        httpapi.Config
+	Session     auth.SessionPolicy
+	LogLevel    slog.Level
+	Instruments InstrumentsConfig
+	Models      ModelsConfig
+}
+
+// InstrumentsConfig says where operator-supplied instrument text lives.
+type InstrumentsConfig struct {
+	OverlayDir string
+}
+
+// ModelsConfig says where the trained models are and which one recommends.
+type ModelsConfig struct {
+	Dir     string
+	Default string
+}
+
+// defaults lists every key with its default; viper's Unmarshal and env lookup
+// only see keys it knows, and `sunpath config` prints them in this order.
+func defaults() map[string]any {
+	db := postgres.DefaultConfig()
+	h := httpapi.DefaultConfig()
+	return map[string]any{
+		"database.url":               "",
+		"database.max_conns":         int(db.MaxConns),
+		"database.connect_timeout":   db.ConnectTimeout.String(),
+		"database.acquire_timeout":   db.AcquireTimeout.String(),
+		"database.statement_timeout": db.StatementTimeout.String(),
+		"http.addr":                  h.Addr,
+		"http.shutdown_timeout":      h.ShutdownTimeout.String(),
+		"http.request_timeout":       h.RequestTimeout.String(),
+		"http.max_body_bytes":        h.MaxBodyBytes,
+		"http.trusted_proxies":       "",
+		"http.cookie_secure":         false,
+		"session.idle_timeout":       auth.DefaultSessionPolicy.Idle.String(),
+		"session.absolute_timeout":   auth.DefaultSessionPolicy.Absolute.String(),
+		"log.level":                  "info",
+		"instruments.overlay_dir":    "",
+		"models.dir":                 "models",
+		"models.default":             "nij-review",
+	}
+}
+
+func newViper() *viper.Viper {
+	v := viper.New()
+	v.SetEnvPrefix("SUNPATH")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for k, d := range defaults() {
+		v.SetDefault(k, d)
+	}
+	return v
+}
+
+// loadConfig reads the file (explicit, or sunpath.yaml when present), then
+// validates every key; an error names the key at fault.
+func loadConfig(v *viper.Viper, file string) (Config, error) {
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+	} else if _, err := os.Stat("sunpath.yaml"); err == nil {
+		v.SetConfigFile("sunpath.yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file sunpath.yaml: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Config{}, fmt.Errorf("config file sunpath.yaml: %w", err)
+	}
+	for _, k := range v.AllKeys() {
+		if _, ok := defaults()[k]; !ok {
+			return Config{}, fmt.Errorf("config key %s: unknown key", k)
+		}
+	}
+	p := parser{v: v}
+	var cfg Config
+	cfg.Database = postgres.Config{
+		URL:              p.str("database.url"),
+		MaxConns:         int32(p.intIn("database.max_conns", 1, 1000)),
+		ConnectTimeout:   p.dur("database.connect_timeout"),
+		AcquireTimeout:   p.dur("database.acquire_timeout"),
+		StatementTimeout: p.dur("database.statement_timeout"),
+	}
+	if cfg.Database.URL != "" {
+		if err := postgres.ParseURL(cfg.Database.URL); err != nil {
+			p.fail("database.url", "not a PostgreSQL URL")
+		}
+	}
+	cfg.HTTP = httpapi.Config{
+		Addr:              p.addr("http.addr"),
+		ShutdownTimeout:   p.dur("http.shutdown_timeout"),
+		RequestTimeout:    p.dur("http.request_timeout"),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxBodyBytes:      int64(p.intIn("http.max_body_bytes", 1024, 64<<20)),
+		TrustedProxies:    p.list("http.trusted_proxies"),
+		CookieSecure:      p.boolean("http.cookie_secure"),
+		Version:           version,
+	}
+	for _, tp := range cfg.HTTP.TrustedProxies {
+		if net.ParseIP(tp) == nil {
+			if _, _, err := net.ParseCIDR(tp); err != nil {
+				p.fail("http.trusted_proxies", "each entry must be an IP address or CIDR")
+			}
+		}
+	}
+	cfg.Session = auth.SessionPolicy{Idle: p.dur("session.idle_timeout"), Absolute: p.dur("session.absolute_timeout")}
+	if err := cfg.LogLevel.UnmarshalText([]byte(p.str("log.level"))); err != nil {
+		p.fail("log.level", "must be debug, info, warn or error")
+	}
+	cfg.Instruments.OverlayDir = p.str("instruments.overlay_dir")
+	cfg.Models = ModelsConfig{Dir: p.str("models.dir"), Default: p.str("models.default")}
+	return cfg, p.err
+}
+
+// parser reads keys, remembering the first error with the key's name.
+type parser struct {
+	v   *viper.Viper
+	err error
+}
+
+func (p *parser) fail(key, msg string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("config key %s (env SUNPATH_%s): %s", key, strings.ToUpper(strings.ReplaceAll(key, ".", "_")), msg)
+	}
+}
+
+func (p *parser) str(key string) string { return strings.TrimSpace(p.v.GetString(key)) }
+
+func (p *parser) dur(key string) time.Duration {
+	d, err := time.ParseDuration(p.str(key))
+	if err != nil || d <= 0 {
+		p.fail(key, "must be a positive duration such as 30s or 5m")
+	}
+	return d
+}
+
+func (p *parser) intIn(key string, lo, hi int) int {
+	n, err := strconv.Atoi(p.str(key))
+	if err != nil || n < lo || n > hi {
+		p.fail(key, fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
+	}
+	return n
+}
+
+func (p *parser) boolean(key string) bool {
+	b, err := strconv.ParseBool(p.str(key))
+	if err != nil {
+		p.fail(key, "must be true or false")
+	}
+	return b
+}
+
+func (p *parser) addr(key string) string {
+	s := p.str(key)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		p.fail(key, "must be host:port, e.g. 127.0.0.1:8080")
+		return s
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.fail(key, "port must be a number from 0 to 65535")
+	}
+	_ = host
+	return s
+}
+
+func (p *parser) list(key string) []string {
+	var out []string
+	for _, s := range p.v.GetStringSlice(key) {
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// redact hides secrets: the password of URLs and values of secret keys.
+func redact(key, value string) string {
+	if value == "" {
+		return value
+	}
+	lk := strings.ToLower(key)
+	if strings.Contains(lk, "secret") || strings.Contains(lk, "password") || strings.HasSuffix(lk, "_key") || strings.HasSuffix(lk, ".key") {
+		return "REDACTED"
+	}
+	if u, err := url.Parse(value); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			return u.String()
+		}
+	}
+	return value
+}
+
+func newConfigCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Print the effective configuration, secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := c.config(); err != nil {
+				return err
+			}
+			keys := make([]string, 0, len(defaults()))
+			for k := range defaults() {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out := map[string]map[string]string{}
+			for _, k := range keys {
+				sec, name, _ := strings.Cut(k, ".")
+				if out[sec] == nil {
+					out[sec] = map[string]string{}
+				}
+				out[sec][name] = redact(k, fmt.Sprint(c.v.Get(k)))
+			}
+			b, err := yaml.Marshal(out)
+			if err != nil {
+				return err
+			}
+			_, err = c.stdout.Write(b)
+			return err
+		},
+	}
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/httpapi"
+	"github.com/sunpath/sunpath/internal/postgres"
+)
+
+func newServeCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API until SIGTERM or SIGINT",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), c, cfg)
+		},
+	}
+}
+
+// serve wires the service top to bottom and serves until ctx ends.
+func serve(ctx context.Context, c *cli, cfg Config) error {
+	log := c.logger(cfg)
+	if cfg.Database.URL == "" {
+		return errors.New("config key database.url (env SUNPATH_DATABASE_URL): required; 'make run' starts a local PostgreSQL and sets it")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	db, err := postgres.New(cfg.Database)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer db.Close()
+	reg.MustRegister(newPoolCollector(db))
+	accounts := postgres.NewAccounts(db)
+	authSvc := auth.NewService(accounts, cfg.Session)
+
+	// The database may still be starting: the server comes up regardless and
+	// reports not-ready until the database answers and passes the self-check.
+	var safe atomic.Bool
+	dbCheck := func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			return err
+		}
+		if !safe.Load() {
+			if err := db.SelfCheck(ctx); err != nil {
+				return err
+			}
+			safe.Store(true)
+		}
+		return nil
+	}
+	startCtx, cancel := context.WithTimeout(ctx, cfg.Database.ConnectTimeout+time.Second)
+	err = dbCheck(startCtx)
+	cancel()
+	switch {
+	case errors.Is(err, postgres.ErrUnsafe):
+		return err // never serve on a database that may lose acknowledged writes
+	case err != nil:
+		log.Warn("database not reachable at startup; serving and reporting not ready", "err", err)
+	default:
+		if err := bootstrapAdmin(ctx, c, accounts, authSvc); err != nil {
+			return err
+		}
+	}
+
+	srv, err := httpapi.New(cfg.HTTP, httpapi.Deps{
+		Log:      log,
+		Registry: reg,
+		Auth:     authSvc,
+		Checks: []httpapi.Check{
+			{Name: "database", Fn: dbCheck},
+			{Name: "migrations", Fn: db.CheckSchema},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("config key http.addr: listen: %w", err)
+	}
+	fmt.Fprintf(c.stdout, "Sunpath %s listening on http://%s\n", version, ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "version", version)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bootstrapAdmin creates the first administrator when there are no users and
+// prints its password once; a second start finds users and prints nothing.
+func bootstrapAdmin(ctx context.Context, c *cli, accounts *postgres.Accounts, svc *auth.Service) error {
+	n, err := accounts.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := auth.RandomPassword()
+	if _, err := svc.CreateUser(ctx, "admin", pw, auth.RoleAdmin, ""); err != nil {
+		if errors.Is(err, auth.ErrConflict) { // another replica was first
+			return nil
+		}
+		return fmt.Errorf("create first admin: %w", err)
+	}
+	fmt.Fprintf(c.stdout, "First run: created administrator 'admin' with password %s\n", pw)
+	fmt.Fprintln(c.stdout, "Sign in and change it; it is not shown again. ('sunpath user reset-password' sets a new one.)")
+	return nil
+}
+
+// poolCollector exports the pool's statistics as sunpath_db_pool_* metrics.
+type poolCollector struct {
+	db                                            *postgres.DB
+	conns, maxConns, acquires, wait, empty, cancl *prometheus.Desc
+}
+
+func newPoolCollector(db *postgres.DB) *poolCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("sunpath_db_pool_"+name, help, labels, nil)
+	}
+	return &poolCollector{
+		db:       db,
+		conns:    d("connections", "Connections in the pool by state.", "state"),
+		maxConns: d("max_connections", "Largest size of the pool."),
+		acquires: d("acquires_total", "Connections acquired from the pool."),
+		wait:     d("acquire_wait_seconds_total", "Time spent waiting for a connection."),
+		empty:    d("empty_acquires_total", "Acquires that had to wait because the pool was empty."),
+		cancl:    d("canceled_acquires_total", "Acquires canceled before a connection was free."),
+	}
+}
+
+func (pc *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(pc, ch)
+}
+
+func (pc *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := pc.db.Stat()
+	ch <- prometheus.MustNewConstMetric(pc.conns, prometheus.GaugeValue, float64(s.Acquired), "acquired")
+	ch <- prometheus.MustNewConstMetric(pc.conns, prometheus.GaugeValue, float64(s.Idle), "idle")
+	ch <- prometheus.MustNewConstMetric(pc.conns, prometheus.GaugeValue, float64(s.Total), "total")
+	ch <- prometheus.MustNewConstMetric(pc.maxConns, prometheus.GaugeValue, float64(s.Max))
+	ch <- prometheus.MustNewConstMetric(pc.acquires, prometheus.CounterValue, float64(s.AcquireCount))
+	ch <- prometheus.MustNewConstMetric(pc.wait, prometheus.CounterValue, s.AcquireDuration.Seconds())
+	ch <- prometheus.MustNewConstMetric(pc.empty, prometheus.CounterValue, float64(s.EmptyAcquire))
+	ch <- prometheus.MustNewConstMetric(pc.cancl, prometheus.CounterValue, float64(s.Canceled))
+}
+

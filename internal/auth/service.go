@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Service authenticates people and machines.
+type Service struct {
+	store  Store
+	policy SessionPolicy
+	now    func() time.Time
+}
+
+// NewService returns a Service over store.
+func NewService(store Store, policy SessionPolicy) *Service {
+	return &Service{store: store, policy: policy, now: time.Now}
+}
+
+// Policy returns the session policy in force.
+func (s *Service) Policy() SessionPolicy { return s.policy }
+
+// Login checks a username and password and opens a session. It returns
+// ErrUnauthorized for a wrong name or password, a disabled account or one
+// that is locked (ErrLocked wraps ErrUnauthorized so callers may tell).
+// The user's ID is returned alongside for auditing, also on failure when the
+// account exists (0 otherwise).
+func (s *Service) Login(ctx context.Context, username, password string) (token string, p Principal, err error) {
+	u, err := s.store.UserByName(ctx, strings.ToLower(username))
+	if errors.Is(err, ErrNotFound) {
+		VerifyPassword(password, "") // same cost as a real check
+		return "", Principal{}, fmt.Errorf("unknown user: %w", ErrUnauthorized)
+	}
+	if err != nil {
+		return "", Principal{}, err
+	}
+	p = Principal{Kind: KindUser, ID: u.ID, Name: u.Username, Role: u.Role, Unit: u.Unit}
+	if u.Locked {
+		VerifyPassword(password, "")
+		return "", p, fmt.Errorf("%w: %w", ErrLocked, ErrUnauthorized)
+	}
+	ok := VerifyPassword(password, u.PasswordHash)
+	locked, err := s.store.RecordLogin(ctx, u.ID, ok && !u.Disabled, MaxFailedLogins)
+	if err != nil {
+		return "", p, err
+	}
+	switch {
+	case u.Disabled:
+		return "", p, fmt.Errorf("account disabled: %w", ErrUnauthorized)
+	case !ok && locked:
+		return "", p, fmt.Errorf("wrong password, now %w: %w", ErrLocked, ErrUnauthorized)
+	case !ok:
+		return "", p, fmt.Errorf("wrong password: %w", ErrUnauthorized)
+	}
+	token, hash := NewToken(SessionPrefix)
+	if err := s.store.CreateSession(ctx, hash, u.ID, s.now().Add(s.policy.Absolute)); err != nil {
+		return "", p, err
+	}
+	return token, p, nil
+}
+
+// Session returns the principal of a session cookie's token.
+func (s *Service) Session(ctx context.Context, token string) (Principal, error) {
+	if !WellFormed(token, SessionPrefix) {
+		return Principal{}, fmt.Errorf("malformed session token: %w", ErrUnauthorized)
+	}
+	return s.store.SessionPrincipal(ctx, HashToken(token), s.policy.Idle)
+}
+
+// Logout revokes a session; an unknown token is not an error.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	if !WellFormed(token, SessionPrefix) {
+		return nil
+	}
+	return s.store.RevokeSession(ctx, HashToken(token))
+}
+
+// APIKey returns the principal of a bearer API key.
+func (s *Service) APIKey(ctx context.Context, key string) (Principal, error) {
+	if !WellFormed(key, APIKeyPrefix) {
+		return Principal{}, fmt.Errorf("malformed api key: %w", ErrUnauthorized)
+	}
+	return s.store.APIKeyPrincipal(ctx, HashToken(key))
+}
+
+// CreateUser hashes password and stores a new user.
+func (s *Service) CreateUser(ctx context.Context, username, password string, role Role, unit string) (int64, error) {
+	if !ValidUsername(username) {
+		return 0, fmt.Errorf("username must be 2-63 lower-case letters, digits, '.', '_' or '-': %w", ErrInvalid)
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return 0, err
+	}
+	if role == RoleCounselor || role == RoleSupervisor {
+		if unit == "" {
+			return 0, fmt.Errorf("a %s needs a unit: %w", role, ErrInvalid)
+		}
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return 0, err
+	}
+	return s.store.CreateUser(ctx, User{Username: username, PasswordHash: hash, Role: role, Unit: unit, Language: "zh-CN"})
+}
+
+// CreateAPIKey stores a new key and returns its secret, which is shown once.
+func (s *Service) CreateAPIKey(ctx context.Context, name string, role Role, unit string, expires *time.Time) (string, int64, error) {
+	if strings.TrimSpace(name) == "" || len(name) > 100 {
+		return "", 0, fmt.Errorf("api key name must be 1-100 characters: %w", ErrInvalid)
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return "", 0, err
+	}
+	token, hash := NewToken(APIKeyPrefix)
+	id, err := s.store.CreateAPIKey(ctx, APIKey{Name: name, Role: role, Unit: unit, Prefix: token[:len(APIKeyPrefix)+6], ExpiresAt: expires}, hash)
+	if err != nil {
+		return "", 0, err
+	}
+	return token, id, nil
+}
+
+// Users lists every account, without password hashes.
+func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.ListUsers(ctx) }

@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/problem"
+)
+
+// Errors the handlers raise themselves.
+var (
+	errForbidden    = errors.New("forbidden")
+	errNotFound     = errors.New("not found")
+	errTooLarge     = errors.New("request body too large")
+	errBadRequest   = errors.New("bad request")
+	errUnsupported  = errors.New("unsupported media type")
+	errUnauthorized = auth.ErrUnauthorized
+)
+
+// status maps an error to its HTTP status. It is the only place that does.
+func status(err error) int {
+	var inv *problem.Invalid
+	switch {
+	case errors.As(err, &inv):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, errUnsupported):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, auth.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, auth.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, auth.ErrInvalid):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, postgres.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers err as a problem and aborts the request. Server errors are
+// logged once, here, without anything from the request body.
+func (s *Server) fail(c *gin.Context, err error) {
+	code := status(err)
+	detail := err.Error()
+	switch code {
+	case http.StatusUnauthorized:
+		detail = "missing, invalid or expired credentials"
+	case http.StatusForbidden:
+		detail = "your role may not do this"
+	case http.StatusNotFound:
+		detail = "no such resource"
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "request_id", requestID(c), "route", c.FullPath(), "status", code, "err", err)
+		detail = ""
+		if code == http.StatusServiceUnavailable {
+			detail = "the database is unavailable; retry later"
+		}
+	}
+	var fields []problem.FieldError
+	var inv *problem.Invalid
+	if errors.As(err, &inv) {
+		fields = inv.Errors
+		detail = "the request has invalid fields; see errors"
+	}
+	c.Abort()
+	writeProblem(c.Writer, c.Request, code, "", detail, fields)
+}
+
+// writeProblem writes an RFC 9457 body. Title defaults to the status text.
+func writeProblem(w http.ResponseWriter, r *http.Request, code int, title, detail string, fields []problem.FieldError) {
+	if title == "" {
+		title = http.StatusText(code)
+	}
+	id := w.Header().Get(headerRequestID)
+	p := problem.Problem{
+		Type:      "about:blank",
+		Title:     title,
+		Status:    code,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		RequestID: id,
+		Errors:    fields,
+	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sunpath"`)
+	}
+	w.Header().Set("Content-Type", problem.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(p)
+}

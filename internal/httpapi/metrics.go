@@ -1,0 +1,33 @@
+package httpapi
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type httpMetrics struct {
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
+	f := promauto.With(reg)
+	f.NewGauge(prometheus.GaugeOpts{
+		Name:        "sunpath_build_info",
+		Help:        "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "go_version": runtime.Version()},
+	}).Set(1)
+	return &httpMetrics{
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sunpath_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern, method and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method", "status"}),
+		inFlight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sunpath_http_requests_in_flight",
+			Help: "HTTP requests being answered now.",
+		}),
+	}
+}

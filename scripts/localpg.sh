@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# localpg.sh: a private PostgreSQL cluster for development and tests, from the
+# system's PostgreSQL binaries (installed with apt-get when missing and run as
+# root). The server listens on 127.0.0.1 only, with a generated password, and
+# runs as an unprivileged OS user when this script runs as root.
+#
+#   scripts/localpg.sh start DIR [PORT]   start (or reuse) the cluster in DIR;
+#                                         prints the database URL on stdout
+#   scripts/localpg.sh stop DIR           stop it
+#   scripts/localpg.sh url DIR            print the URL of a running cluster
+#
+# DIR/data is the cluster, DIR/log its log, DIR/password and DIR/port what the
+# URL needs. Everything else goes to stderr so `URL=$(… start …)` works.
+set -euo pipefail
+
+say() { echo "localpg: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+find_bindir() {
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		[ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
+	done
+	if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+		dirname "$(command -v initdb)"
+		return 0
+	fi
+	return 1
+}
+
+ensure_binaries() {
+	if BINDIR=$(find_bindir); then return 0; fi
+	[ "$(id -u)" = 0 ] || die "PostgreSQL server binaries not found; install the 'postgresql' package (or set SUNPATH_DATABASE_URL)"
+	say "PostgreSQL not found: installing Debian's postgresql package"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq postgresql >&2
+	BINDIR=$(find_bindir) || die "postgresql installed but initdb/pg_ctl not found"
+}
+
+# as_owner runs a command as the cluster's OS user.
+as_owner() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$PGUSER_OS" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+choose_os_user() {
+	if [ "$(id -u)" != 0 ]; then PGUSER_OS=$(id -un); return; fi
+	if id postgres >/dev/null 2>&1; then
+		PGUSER_OS=postgres
+	else
+		PGUSER_OS=sunpath-pg
+		id "$PGUSER_OS" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PGUSER_OS"
+	fi
+}
+
+free_port() {
+	local p
+	for p in $(seq 55432 55532); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+	done
+	die "no free port in 55432-55532"
+}
+
+url() {
+	local dir=$1
+	[ -f "$dir/password" ] && [ -f "$dir/port" ] || die "no cluster in $dir"
+	echo "postgres://sunpath:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/sunpath?sslmode=disable"
+}
+
+start() {
+	local dir=$1 port=${2:-}
+	ensure_binaries
+	choose_os_user
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	if [ "$(id -u)" = 0 ]; then
+		chown "$PGUSER_OS" "$dir"
+		runuser -u "$PGUSER_OS" -- test -w "$dir" ||
+			die "$PGUSER_OS cannot write $dir (a parent directory is not searchable); use another directory or set SUNPATH_DATABASE_URL"
+	fi
+	if [ ! -f "$dir/data/PG_VERSION" ]; then
+		[ -n "$port" ] || port=$(free_port)
+		say "initialising a new cluster in $dir/data (port $port)"
+		umask 077
+		head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$dir/password"
+		echo "$port" >"$dir/port"
+		local pwfile
+		pwfile=$(mktemp)
+		cp "$dir/password" "$pwfile"
+		[ "$(id -u)" = 0 ] && chown "$PGUSER_OS" "$pwfile"
+		as_owner "$BINDIR/initdb" -D "$dir/data" -U sunpath --pwfile="$pwfile" \
+			--auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --data-checksums >"$dir/initdb.log"
+		rm -f "$pwfile"
+		cat >>"$dir/data/postgresql.conf" <<CONF
+# localpg.sh
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = ''
+max_connections = ${LOCALPG_MAX_CONNECTIONS:-200}
+fsync = on
+synchronous_commit = on
+CONF
+		NEW=1
+	fi
+	if as_owner "$BINDIR/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+		say "reusing the running cluster in $dir"
+	else
+		[ "$(id -u)" = 0 ] && touch "$dir/log" && chown "$PGUSER_OS" "$dir/log"
+		as_owner "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >&2 ||
+			{ tail -20 "$dir/log" >&2; die "PostgreSQL did not start (log: $dir/log)"; }
+	fi
+	if [ "${NEW:-0}" = 1 ]; then
+		PGPASSWORD=$(cat "$dir/password") "$BINDIR/psql" -q -h 127.0.0.1 -p "$(cat "$dir/port")" -U sunpath -d postgres \
+			-c "CREATE DATABASE sunpath" >&2
+	fi
+	url "$dir"
+}
+
+stop() {
+	local dir=$1
+	ensure_binaries
+	choose_os_user
+	[ -d "$dir/data" ] || return 0
+	as_owner "$BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
+}
+
+case "${1:-}" in
+start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; start "$2" "${3:-}" ;;
+stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
+url) [ $# -eq 2 ] || die "usage: $0 url DIR"; url "$2" ;;
+*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR" ;;
+esac
