@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,6 +90,60 @@ func newUserCmd(c *cli) *cobra.Command {
 	_ = create.MarkFlagRequired("username")
 	_ = create.MarkFlagRequired("role")
 	cmd.AddCommand(create)
+
+	// change builds a subcommand that applies one change to --username.
+	change := func(use, short string, fn func(ctx context.Context, svc *auth.Service, username string) error) *cobra.Command {
+		var name string
+		sub := &cobra.Command{
+			Use:   use + " --username U",
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				db, cfg, err := c.openDB(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if err := fn(cmd.Context(), auth.NewService(postgres.NewAccounts(db), cfg.Session), name); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "%s: done for %s\n", use, name)
+				return nil
+			},
+		}
+		sub.Flags().StringVar(&name, "username", "", "the account (required)")
+		_ = sub.MarkFlagRequired("username")
+		return sub
+	}
+	var newRole string
+	setRole := change("set-role", "Change a user's role (--role); ends the user's sessions", func(ctx context.Context, svc *auth.Service, u string) error {
+		r, err := auth.ParseRole(newRole)
+		if err != nil {
+			return fmt.Errorf("--role: %w", err)
+		}
+		return svc.SetRole(ctx, u, r)
+	})
+	setRole.Flags().StringVar(&newRole, "role", "", "the new role (required)")
+	_ = setRole.MarkFlagRequired("role")
+	cmd.AddCommand(
+		change("reset-password", "Set a new password read from stdin; clears a lockout and ends sessions", func(ctx context.Context, svc *auth.Service, u string) error {
+			pw, err := readSecret(c)
+			if err != nil {
+				return err
+			}
+			return svc.ResetPassword(ctx, u, pw)
+		}),
+		change("disable", "Disable a user; ends the user's sessions at once", func(ctx context.Context, svc *auth.Service, u string) error {
+			return svc.SetDisabled(ctx, u, true)
+		}),
+		change("enable", "Re-enable a disabled user", func(ctx context.Context, svc *auth.Service, u string) error {
+			return svc.SetDisabled(ctx, u, false)
+		}),
+		change("unlock", "Clear a lockout after repeated failed logins", func(ctx context.Context, svc *auth.Service, u string) error {
+			return svc.Unlock(ctx, u)
+		}),
+		setRole,
+	)
 	return cmd
 }
 
@@ -144,6 +199,58 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 	create.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime, e.g. 8760h; none by default")
 	_ = create.MarkFlagRequired("name")
 	_ = create.MarkFlagRequired("role")
-	cmd.AddCommand(create)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, cfg, err := c.openDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			keys, err := auth.NewService(postgres.NewAccounts(db), cfg.Session).APIKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tROLE\tUNIT\tPREFIX\tCREATED\tEXPIRES\tSTATUS")
+			for _, k := range keys {
+				exp, st := "never", "active"
+				if k.ExpiresAt != nil {
+					exp = k.ExpiresAt.UTC().Format(time.RFC3339)
+					if k.ExpiresAt.Before(time.Now()) {
+						st = "expired"
+					}
+				}
+				if k.RevokedAt != nil {
+					st = "revoked"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s…\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Unit, k.Prefix, k.CreatedAt.UTC().Format(time.RFC3339), exp, st)
+			}
+			return w.Flush()
+		},
+	}
+	var revokeID int64
+	revoke := &cobra.Command{
+		Use:   "revoke --id ID",
+		Short: "Revoke an API key at once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, cfg, err := c.openDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := auth.NewService(postgres.NewAccounts(db), cfg.Session).RevokeAPIKey(cmd.Context(), revokeID); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "revoked API key %d\n", revokeID)
+			return nil
+		},
+	}
+	revoke.Flags().Int64Var(&revokeID, "id", 0, "the key's id, from 'sunpath apikey list' (required)")
+	_ = revoke.MarkFlagRequired("id")
+	cmd.AddCommand(create, list, revoke)
 	return cmd
 }

@@ -159,4 +159,3 @@ func (pc *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(pc.empty, prometheus.CounterValue, float64(s.EmptyAcquire))
 	ch <- prometheus.MustNewConstMetric(pc.cancl, prometheus.CounterValue, float64(s.Canceled))
 }
-

@@ -231,4 +231,16 @@ type Store interface {
 	// APIKeyPrincipal returns the principal of a live key, or ErrUnauthorized.
 	APIKeyPrincipal(ctx context.Context, hash []byte) (Principal, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, username string, ch UserChange) error
+	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, id int64) error
+}
+
+// UserChange is one administrative change to an account; exactly one field
+// is set.
+type UserChange struct {
+	PasswordHash string // also clears a lockout
+	Disabled     *bool
+	Unlock       bool
+	Role         Role
 }

@@ -124,3 +124,39 @@ func (s *Service) CreateAPIKey(ctx context.Context, name string, role Role, unit
 
 // Users lists every account, without password hashes.
 func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.ListUsers(ctx) }
+
+// ResetPassword sets a new password, clears any lockout and ends the user's
+// sessions.
+func (s *Service) ResetPassword(ctx context.Context, username, password string) error {
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.store.UpdateUser(ctx, username, UserChange{PasswordHash: hash})
+}
+
+// SetDisabled disables (ending every session at once) or re-enables a user.
+func (s *Service) SetDisabled(ctx context.Context, username string, disabled bool) error {
+	return s.store.UpdateUser(ctx, username, UserChange{Disabled: &disabled})
+}
+
+// Unlock clears a lockout after repeated failed logins.
+func (s *Service) Unlock(ctx context.Context, username string) error {
+	return s.store.UpdateUser(ctx, username, UserChange{Unlock: true})
+}
+
+// SetRole changes a user's role and ends the user's sessions.
+func (s *Service) SetRole(ctx context.Context, username string, role Role) error {
+	if _, err := ParseRole(string(role)); err != nil {
+		return err
+	}
+	return s.store.UpdateUser(ctx, username, UserChange{Role: role})
+}
+
+// APIKeys lists every key without its secret.
+func (s *Service) APIKeys(ctx context.Context) ([]APIKey, error) { return s.store.ListAPIKeys(ctx) }
+
+// RevokeAPIKey revokes a key at once.
+func (s *Service) RevokeAPIKey(ctx context.Context, id int64) error {
+	return s.store.RevokeAPIKey(ctx, id)
+}

@@ -171,3 +171,72 @@ func (a *Accounts) ListUsers(ctx context.Context) ([]auth.User, error) {
 	})
 	return out, err
 }
+
+// UpdateUser applies one administrative change to a user and, for anything
+// that narrows access, revokes the user's sessions in the same transaction so
+// that it takes effect at once. auth.ErrNotFound when the user is unknown.
+func (a *Accounts) UpdateUser(ctx context.Context, username string, ch auth.UserChange) error {
+	return a.db.inTx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE username = $1 FOR UPDATE`, username).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", username, auth.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		revoke := false
+		switch {
+		case ch.PasswordHash != "":
+			_, err = tx.Exec(ctx, `UPDATE users SET password_hash = $2, failed_logins = 0, locked_at = NULL, updated_at = now() WHERE id = $1`, id, ch.PasswordHash)
+			revoke = true
+		case ch.Disabled != nil:
+			_, err = tx.Exec(ctx, `UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1`, id, *ch.Disabled)
+			revoke = *ch.Disabled
+		case ch.Unlock:
+			_, err = tx.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_at = NULL, updated_at = now() WHERE id = $1`, id)
+		case ch.Role != "":
+			_, err = tx.Exec(ctx, `UPDATE users SET role = $2, updated_at = now() WHERE id = $1`, id, string(ch.Role))
+			revoke = true
+		}
+		if err != nil || !revoke {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id)
+		return err
+	})
+}
+
+// ListAPIKeys returns every key without its secret, newest first.
+func (a *Accounts) ListAPIKeys(ctx context.Context) ([]auth.APIKey, error) {
+	var out []auth.APIKey
+	err := a.db.withConn(ctx, func(c *pgxpool.Conn) error {
+		rows, err := c.Query(ctx, `SELECT id, name, role, unit, prefix, created_at, expires_at, revoked_at FROM api_keys ORDER BY id DESC`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k auth.APIKey
+			var role string
+			if err := rows.Scan(&k.ID, &k.Name, &role, &k.Unit, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt); err != nil {
+				return err
+			}
+			k.Role = auth.Role(role)
+			out = append(out, k)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// RevokeAPIKey revokes a key at once; auth.ErrNotFound when there is no live key with that id.
+func (a *Accounts) RevokeAPIKey(ctx context.Context, id int64) error {
+	return a.db.withConn(ctx, func(c *pgxpool.Conn) error {
+		tag, err := c.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("api key %d: %w", id, auth.ErrNotFound)
+		}
+		return err
+	})
+}
