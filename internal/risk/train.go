@@ -1,9 +1,7 @@
 package risk
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -11,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -212,7 +209,7 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 		Hyperparameters: map[string]float64{"C": grid[best]},
 		CrossValidation: points, Metrics: report,
 	}
-	if err := write(opt.OutDir, opt.SpecPath, specBytes, file, man); err != nil {
+	if err := riskmodel.WriteDir(opt.OutDir, opt.SpecPath, specBytes, file, man); err != nil {
 		return nil, err
 	}
 	return man, nil
@@ -363,71 +360,4 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
-}
-
-// write writes the model directory; model.json comes last and lists the
-// digest of every other file.
-func write(dir, specPath string, specBytes []byte, file *riskmodel.File, man *riskmodel.Manifest) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	fileBytes, err := marshal(file)
-	if err != nil {
-		return err
-	}
-	card, svg := riskmodel.ModelCard(man, file)
-	arts := []struct {
-		name string
-		b    []byte
-	}{
-		{riskmodel.SpecFileName, specBytes},
-		{riskmodel.ModelFileName, fileBytes},
-		{riskmodel.CalibrationSVGName, svg},
-		{riskmodel.CardFileName, card},
-	}
-	for _, a := range arts {
-		p := filepath.Join(dir, a.name)
-		if a.name == riskmodel.SpecFileName {
-			if same, _ := sameFile(specPath, p); same {
-				man.Artifacts = append(man.Artifacts, artifact(a.name, a.b))
-				continue
-			}
-		}
-		if err := os.WriteFile(p, a.b, 0o644); err != nil {
-			return err
-		}
-		man.Artifacts = append(man.Artifacts, artifact(a.name, a.b))
-	}
-	slices.SortFunc(man.Artifacts, func(a, b riskmodel.Artifact) int {
-		return bytes.Compare([]byte(a.Path), []byte(b.Path))
-	})
-	mb, err := marshal(man)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, riskmodel.ManifestFileName), mb, 0o644)
-}
-
-func artifact(name string, b []byte) riskmodel.Artifact {
-	return riskmodel.Artifact{Path: name, SHA256: riskmodel.SHA256(b), Bytes: len(b)}
-}
-
-func sameFile(a, b string) (bool, error) {
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false, err
-	}
-	fb, err := os.Stat(b)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(fa, fb), nil
-}
-
-func marshal(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
 }
