@@ -129,14 +129,26 @@ func (d *Definition) score(w *work, opt ScoreOptions, inv *problem.Invalid) (Res
 	e := env{scores: w.scores, known: w.known, subVals: w.subVals, subKnown: w.subKnw}
 	clear(w.known)
 	missing := w.missing[:0]
+	invalid := false // an earlier item has an invalid answer
 	for i := range d.Items {
 		it := &d.Items[i]
 		a := w.slots[i]
 		given := a.kind != kindAbsent && a.kind != kindNull
 		w.present[i] = false
-		asked := it.askWhen == nil || it.askWhen.eval(&e) != triFalse
+		asked, undecided := true, false
+		if it.askWhen != nil {
+			switch it.askWhen.eval(&e) {
+			case triFalse:
+				asked = false
+			case triUnknown:
+				// Whether the item is asked depends on an answer that is
+				// invalid; say nothing about its absence until that is fixed.
+				undecided = invalid
+			}
+		}
 		if !given {
 			switch {
+			case undecided:
 			case !asked:
 				if it.Scored {
 					w.scores[i], w.known[i] = it.skipScore, true
@@ -154,11 +166,13 @@ func (d *Definition) score(w *work, opt ScoreOptions, inv *problem.Invalid) (Res
 		}
 		if !asked && it.skipError {
 			inv.AddItem(it.ID, "must not be answered: the instrument's skip logic does not ask this item after these answers")
+			invalid = true
 			continue
 		}
 		j, bad := it.option(a)
 		if bad != "" {
 			inv.AddItem(it.ID, bad)
+			invalid = true
 			continue
 		}
 		s := it.Options[j].Score
