@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -221,14 +222,14 @@ func decodeChecked[T any](raw []byte, sch *jsonschema.Schema) (T, []string) {
 // schemaProblems flattens a validation error into "path: message" lines,
 // deepest first, without repeats.
 func schemaProblems(ve *jsonschema.ValidationError) []string {
-	out := ve.BasicOutput()
 	type leaf struct{ loc, msg string }
 	var leaves []leaf
-	for _, u := range out.Errors {
-		if u.Error == nil {
+	for _, line := range strings.Split(ve.Error(), "\n") {
+		m := schemaLine.FindStringSubmatch(line)
+		if m == nil || m[2] == "validation failed" {
 			continue
 		}
-		leaves = append(leaves, leaf{u.InstanceLocation, u.Error.String()})
+		leaves = append(leaves, leaf{m[1], m[2]})
 	}
 	slices.SortStableFunc(leaves, func(a, b leaf) int {
 		return strings.Count(b.loc, "/") - strings.Count(a.loc, "/")
@@ -248,6 +249,9 @@ func schemaProblems(ve *jsonschema.ValidationError) []string {
 	}
 	return lines
 }
+
+// schemaLine matches one cause in a jsonschema error: "- at '/items/0': ...".
+var schemaLine = regexp.MustCompile(`^\s*- at '([^']*)': (.*)$`)
 
 // pointerPath turns a JSON pointer (/items/3/id) into a field path
 // (items[3].id).
