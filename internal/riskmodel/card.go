@@ -35,8 +35,14 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 	p("- Source: %s\n", strings.TrimSpace(s.Data.Source))
 	p("- Training file: `%s`, sha256 `%s`, %d rows\n", man.TrainingData.Path, man.TrainingData.SHA256, man.TrainingData.Rows)
 	p("- Label: %s (positive value %s); base rate %s\n", code(s.Data.Label), code(s.Data.Positive), pct(r.BaseRate))
-	p("- Never inputs: id %s; protected attributes %s (used only to report error rates); reference scores %s\n",
-		code(s.Data.ID), codes(s.Protected), codes(refColumns(s)))
+	p("- Never inputs: id %s; protected attributes %s (used only to report error rates)\n", code(s.Data.ID), codes(s.Protected))
+	for _, ref := range s.References {
+		role := "not an input"
+		if isFeature(s, ref.Column) {
+			role = "also an input, known at the start of supervision"
+		}
+		p("- Reference score for comparison: %s, %s (%s)\n", ref.Title, code(ref.Column), role)
+	}
 	p("- Groups reported: %s\n\n", codes(s.Groups))
 
 	p("## Inputs and encoding\n\n| feature | stage | type | encoding | missing |\n|---|---|---|---|---|\n")
@@ -72,7 +78,7 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 	}
 	p("\nMean predicted probability %s against an observed rate of %s.\n\n", pct(r.MeanPredicted), pct(r.BaseRate))
 	if len(r.References) > 0 {
-		p("Reference scores on the same rows (not model inputs):\n\n| score | n | AUC |\n|---|---|---|\n")
+		p("Reference scores on the same rows:\n\n| score | n | AUC |\n|---|---|---|\n")
 		for _, rr := range r.References {
 			p("| %s (%s) | %d | %s |\n", rr.Title, code(rr.Column), rr.N, num(rr.AUC))
 		}
@@ -182,6 +188,9 @@ func encodingText(fs FeatureSpec, fe FeatureEncoding) string {
 		if pooled > 0 {
 			t += fmt.Sprintf(" (%d rare levels pooled into unknown)", pooled)
 		}
+		if fe.LinearColumn >= 0 {
+			t += " + ordinal trend"
+		}
 		if fs.Unseen == UnseenUnknown {
 			t += "; unseen values → unknown"
 		} else {
@@ -230,12 +239,13 @@ func methodText(m string, reps int) string {
 	return m
 }
 
-func refColumns(s *Spec) []string {
-	var out []string
-	for _, r := range s.References {
-		out = append(out, r.Column)
+func isFeature(s *Spec, col string) bool {
+	for _, f := range s.Features {
+		if f.Name == col {
+			return true
+		}
 	}
-	return out
+	return false
 }
 
 func refSpec(s *Spec, col string) ReferenceSpec {

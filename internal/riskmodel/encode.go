@@ -49,7 +49,9 @@ type FeatureEncoding struct {
 	Unseen        string   `json:"unseen,omitempty"`
 
 	// Numeric: valid range, caps, upper bin edges with one column per bin
-	// (len(Edges)+1), and the optional standardised linear column.
+	// (len(Edges)+1), and the optional standardised linear column (for an
+	// ordinal categorical feature: of the level index; unknown and missing
+	// values sit at the centre).
 	Range        []float64 `json:"range,omitempty"`
 	Cap          []float64 `json:"cap,omitempty"`
 	Edges        []float64 `json:"edges,omitempty"`
@@ -388,6 +390,11 @@ func (f *FeatureEncoding) appendEntries(b int, v any, dst *[]Entry) {
 			c = f.LevelColumn[b]
 		}
 		*dst = append(*dst, Entry{int32(c), 1})
+		if f.LinearColumn >= 0 && b < len(f.Levels) && c != f.UnknownColumn {
+			if z := (float64(b) - f.Center) / f.Scale; z != 0 {
+				*dst = append(*dst, Entry{int32(f.LinearColumn), z})
+			}
+		}
 		return
 	}
 	if len(f.BinColumn) > 0 {
@@ -543,6 +550,19 @@ func FitEncoder(s *Spec, n int, get func(row int, col string) string) (*Encoder,
 			f.UnknownColumn = addCol(f.Name, "unknown")
 			for _, j := range pooled {
 				f.LevelColumn[j] = f.UnknownColumn
+			}
+			if fs.Ordinal {
+				var idx []float64
+				for j := range f.Levels {
+					if f.LevelColumn[j] == f.UnknownColumn {
+						continue
+					}
+					for range counts[i][j] {
+						idx = append(idx, float64(j))
+					}
+				}
+				f.Center, f.Scale = meanSD(idx)
+				f.LinearColumn = addCol(f.Name, "ordinal trend")
 			}
 		case Numeric:
 			vals := values[i]

@@ -67,7 +67,9 @@ type Spec struct {
 	// Groups are the columns whose values get error rates in every report.
 	Groups []string `json:"groups"`
 	// References are existing scores in the data (such as an agency's own
-	// risk score) reported next to the model; they are never features.
+	// risk score) reported next to the model. A reference may also be a
+	// feature when it is known before the decision (NIJ's first agency
+	// score); an outcome-era score (COMPAS deciles) must not be.
 	References []ReferenceSpec `json:"references,omitempty"`
 
 	Features     []FeatureSpec     `json:"features"`
@@ -123,6 +125,10 @@ type FeatureSpec struct {
 	Unseen string `json:"unseen,omitempty"`
 	// MinCount pools levels seen fewer times in training into the unknown level.
 	MinCount int `json:"min_count,omitempty"`
+	// Ordinal adds the standardised level index as a column, for levels
+	// listed in their natural order (counts, age bands): a linear trend
+	// shared by neighbouring levels on top of their one-hot columns.
+	Ordinal bool `json:"ordinal,omitempty"`
 
 	// Range is the valid domain [min, max] of a numeric feature; a value
 	// outside it is unencodable.
@@ -260,9 +266,6 @@ func (s *Spec) Validate() error {
 	for _, p := range s.Protected {
 		notInput[p] = "protected"
 	}
-	for _, r := range s.References {
-		notInput[r.Column] = "a reference score"
-	}
 	seen := map[string]bool{}
 	for _, f := range s.Features {
 		if why, ok := notInput[f.Name]; ok && f.Name != "" {
@@ -351,8 +354,8 @@ func (f FeatureSpec) validate() []string {
 			bad("range, cap, bins and linear apply to numeric features only")
 		}
 	case Numeric:
-		if f.Levels != nil || f.Unseen != "" {
-			bad("levels and unseen apply to categorical features only")
+		if f.Levels != nil || f.Unseen != "" || f.Ordinal || f.MinCount != 0 {
+			bad("levels, unseen, ordinal and min_count apply to categorical features only")
 		}
 		if f.Range != nil && (len(f.Range) != 2 || !(f.Range[0] <= f.Range[1])) {
 			bad("range must be [min, max]")
