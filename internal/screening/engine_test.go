@@ -136,7 +136,7 @@ func TestEngine(t *testing.T) {
 			name: "straight-lining on raw values", answers: ints("q1", 1, "q2", 1, "q3", 1, "q4", 1),
 			total: 5, severity: "low", bandSet: "default",
 			subscales: map[string]float64{"first_two": 2, "mean": 1, "often": 1},
-			quality: []string{"straight_lining"},
+			quality:   []string{"straight_lining"},
 		},
 		{
 			name: "too fast from timestamps", answers: ints("q1", 0, "q2", 0, "q3", 0, "q4", 3),
