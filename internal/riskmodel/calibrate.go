@@ -97,16 +97,19 @@ func FitPlatt(s, y []float64) Calibration {
 		}
 		da := (hbb*ga - hab*gb) / det
 		db := (haa*gb - hab*ga) / det
-		step := 1.0
-		for step > 1e-8 {
+		// Newton decrement: the predicted decrease of the objective.
+		if ga*da+gb*db < 1e-12*(1+math.Abs(cur)) {
+			break
+		}
+		moved := false
+		for step := 1.0; step > 1e-8; step /= 2 {
 			na, nb := a-step*da, b-step*db
-			if v := nll(na, nb); v <= cur {
-				a, b, cur = na, nb, v
+			if v := nll(na, nb); v < cur {
+				a, b, cur, moved = na, nb, v, true
 				break
 			}
-			step /= 2
 		}
-		if math.Abs(da)+math.Abs(db) < 1e-10 || step <= 1e-8 {
+		if !moved {
 			break
 		}
 	}

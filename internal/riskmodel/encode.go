@@ -66,6 +66,7 @@ type FeatureEncoding struct {
 	index      map[string]int
 	numIndex   map[float64]int
 	lowerIndex map[string]int
+	labels     []string // BucketLabel of every bucket, precomputed
 }
 
 // InteractionEncoding is the fitted cross of two features' buckets.
@@ -106,6 +107,13 @@ func (f *FeatureEncoding) missingBucket() int {
 
 // BucketLabel names a bucket for explanations and reports.
 func (f *FeatureEncoding) BucketLabel(b int) string {
+	if b >= 0 && b < len(f.labels) {
+		return f.labels[b]
+	}
+	return f.bucketLabel(b)
+}
+
+func (f *FeatureEncoding) bucketLabel(b int) string {
 	switch {
 	case b == f.missingBucket():
 		return "missing"
@@ -148,6 +156,10 @@ func (e *Encoder) buildIndex() error {
 			return fmt.Errorf("encoder: feature %s twice: %w", f.Name, ErrInvalid)
 		}
 		e.byName[f.Name] = i
+		f.labels = make([]string, f.missingBucket()+1)
+		for b := range f.labels {
+			f.labels[b] = f.bucketLabel(b)
+		}
 		if f.Type != Categorical {
 			continue
 		}
@@ -269,12 +281,22 @@ type Encoded struct {
 // numbers, booleans or nil). It returns a *problem.Invalid-compatible list of
 // field errors through inv; the row is usable only when inv stays empty.
 func (e *Encoder) Encode(features map[string]any, out *Encoded, inv *fieldErrors) {
-	for name := range features {
-		if _, ok := e.byName[name]; !ok {
-			inv.add(name, detailUnknown)
+	known := 0
+	e.encode(func(name string) (any, bool) {
+		v, ok := features[name]
+		if ok {
+			known++
+		}
+		return v, ok
+	}, out, inv)
+	// Only when some key matched no feature is the map walked to name it.
+	if known < len(features) {
+		for name := range features {
+			if _, ok := e.byName[name]; !ok {
+				inv.add(name, detailUnknown)
+			}
 		}
 	}
-	e.encode(func(name string) (any, bool) { v, ok := features[name]; return v, ok }, out, inv)
 }
 
 // EncodeStrings encodes a row given as strings (as read from a CSV file).
@@ -608,6 +630,10 @@ func FitEncoder(s *Spec, n int, get func(row int, col string) string) (*Encoder,
 }
 
 func (e *Encoder) fitInteractions(s *Spec, n int, get func(int, string) string, addCol func(string, string) int) error {
+	// Bin edges are final now: rebuild the bucket labels.
+	if err := e.buildIndex(); err != nil {
+		return err
+	}
 	cellCounts := make([]map[[2]int]int, len(e.Interactions))
 	for i := range cellCounts {
 		cellCounts[i] = map[[2]int]int{}

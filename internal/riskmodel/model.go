@@ -2,6 +2,7 @@ package riskmodel
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -296,22 +297,39 @@ func (m *Model) predict(enc *Encoded, explain bool) Prediction {
 		return pr
 	}
 	e := f.Encoder
-	pr.Explanation = make([]Contribution, e.Groups())
-	for g := range pr.Explanation {
+	ng := e.Groups()
+	var buf [128]float64
+	contrib := buf[:0]
+	if ng > len(buf) {
+		contrib = make([]float64, 0, ng)
+	}
+	var ibuf [128]int32
+	order := ibuf[:0]
+	if ng > len(ibuf) {
+		order = make([]int32, 0, ng)
+	}
+	for g := range ng {
 		var c float64
 		for _, en := range enc.Entries[enc.Start[g]:enc.Start[g+1]] {
 			c += f.Weights[en.Col] * en.Val
 		}
-		pr.Explanation[g] = Contribution{Feature: e.GroupName(g), Contribution: c - m.groupRef[g]}
-		if g < len(e.Features) {
-			pr.Explanation[g].Value = e.Features[g].BucketLabel(enc.Buckets[g])
-		} else if n := enc.Start[g+1] - enc.Start[g]; n > 0 {
-			pr.Explanation[g].Value = e.Columns[enc.Entries[enc.Start[g]].Col].Label
-		}
+		contrib = append(contrib, c-m.groupRef[g])
+		order = append(order, int32(g))
 	}
-	sort.SliceStable(pr.Explanation, func(i, j int) bool {
-		return math.Abs(pr.Explanation[i].Contribution) > math.Abs(pr.Explanation[j].Contribution)
+	// Sorting indices, not structs with strings, keeps this cheap.
+	slices.SortStableFunc(order, func(a, b int32) int {
+		return cmp.Compare(math.Abs(contrib[b]), math.Abs(contrib[a]))
 	})
+	pr.Explanation = make([]Contribution, ng)
+	for i, g := range order {
+		c := Contribution{Feature: e.GroupName(int(g)), Contribution: contrib[g]}
+		if int(g) < len(e.Features) {
+			c.Value = e.Features[g].BucketLabel(enc.Buckets[g])
+		} else if enc.Start[g+1] > enc.Start[g] {
+			c.Value = e.Columns[enc.Entries[enc.Start[g]].Col].Label
+		}
+		pr.Explanation[i] = c
+	}
 	return pr
 }
 
