@@ -2,10 +2,13 @@ package riskmodel
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The shipped models live in the repository's models/ directory.
@@ -197,5 +200,78 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := Load(filepath.Join(modelsRoot, "nij-review")); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestScoreConcurrently(t *testing.T) {
+	m := loadShipped(t, "nij-review")
+	f := sampleFeatures(t, m, 1)
+	want, err := m.Score(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			for range 200 {
+				got, err := m.Score(f)
+				if err == nil && got.Probability != want.Probability {
+					err = errors.New("probability changed under concurrency")
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMetricsRegisterAndObserve(t *testing.T) {
+	models, err := LoadDir(modelsRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	mt, err := NewMetrics(reg, models, 100)
+	if err != nil {
+		t.Fatalf("NewMetrics: %v", err)
+	}
+	m := models["nij-review"]
+	for r := range 50 {
+		p, err := m.Score(sampleFeatures(t, m, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt.Observe("nij-review", p.Probability)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range mfs {
+		found[mf.GetName()] = true
+		if mf.GetName() == "sunpath_risk_psi" {
+			for _, mm := range mf.Metric {
+				if v := mm.GetGauge().GetValue(); math.IsNaN(v) || v < 0 {
+					t.Errorf("psi = %v", v)
+				}
+			}
+		}
+	}
+	for _, n := range []string{"sunpath_risk_probability", "sunpath_risk_psi", "sunpath_risk_psi_window"} {
+		if !found[n] {
+			t.Errorf("metric %s not gathered", n)
+		}
+	}
+	if n := mt.Tracker("nij-review").N(); n != 50 {
+		t.Errorf("PSI window holds %d scores, want 50", n)
 	}
 }
