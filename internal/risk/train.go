@@ -194,7 +194,7 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 	}
 	report := riskmodel.NewReport(reportInput(spec, tab, y, pOOF))
 	logf("  chosen C=%g: cv auc %.4f [%.4f, %.4f], brier %.4f, ece %.4f (%s)", grid[best],
-		report.AUC.Value, report.AUC.Lo, report.AUC.Hi, report.Brier.Value, report.ECE.Value,
+		report.AUC, report.Intervals.AUC.Lo, report.Intervals.AUC.Hi, report.Brier, report.ECE,
 		time.Since(start).Round(time.Millisecond))
 
 	man := &riskmodel.Manifest{

@@ -96,8 +96,8 @@ func TestTrainedModelLoadsAndScores(t *testing.T) {
 	}
 	// In-sample AUC of a model with a few strong features is well above chance,
 	// and above its cross-validated AUC.
-	if auc := float64(rep.AUC.Value); auc < 0.65 || auc < float64(man.Metrics.AUC.Value) {
-		t.Errorf("in-sample AUC %.3f (cross-validated %.3f)", auc, float64(man.Metrics.AUC.Value))
+	if auc := float64(rep.AUC); auc < 0.65 || auc < float64(man.Metrics.AUC) {
+		t.Errorf("in-sample AUC %.3f (cross-validated %.3f)", auc, float64(man.Metrics.AUC))
 	}
 	if math.Abs(float64(rep.MeanPredicted-rep.BaseRate)) > 0.03 {
 		t.Errorf("mean predicted %.3f against base rate %.3f: calibration off", rep.MeanPredicted, rep.BaseRate)

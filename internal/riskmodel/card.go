@@ -73,7 +73,7 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 	for _, m := range []struct {
 		name string
 		iv   Interval
-	}{{"AUC", r.AUC}, {"Brier score", r.Brier}, {"log-loss", r.LogLoss}, {"ECE (10 bins)", r.ECE}} {
+	}{{"AUC", r.Intervals.AUC}, {"Brier score", r.Intervals.Brier}, {"log-loss", r.Intervals.LogLoss}, {"ECE (10 bins)", r.Intervals.ECE}} {
 		p("| %s | %s | %s – %s | %s |\n", m.name, num(m.iv.Value), num(m.iv.Lo), num(m.iv.Hi), methodText(m.iv.Method, s.Training.Bootstrap))
 	}
 	p("\nMean predicted probability %s against an observed rate of %s.\n\n", pct(r.MeanPredicted), pct(r.BaseRate))

@@ -43,17 +43,28 @@ type Report struct {
 	N      int       `json:"n"`
 	// Unencodable lists the rows the model could not score; they are not in
 	// the metrics.
-	Unencodable   Unencodable       `json:"unencodable"`
-	BaseRate      Metric            `json:"base_rate"`
-	MeanPredicted Metric            `json:"mean_predicted"`
-	AUC           Interval          `json:"auc"`
-	Brier         Interval          `json:"brier"`
-	LogLoss       Interval          `json:"log_loss"`
-	ECE           Interval          `json:"ece"`
-	Calibration   []CalibrationBin  `json:"calibration"`
-	Tiers         []TierSummary     `json:"tiers"`
-	Groups        []GroupReport     `json:"groups"`
-	References    []ReferenceReport `json:"references,omitempty"`
+	Unencodable   Unencodable `json:"unencodable"`
+	BaseRate      Metric      `json:"base_rate"`
+	MeanPredicted Metric      `json:"mean_predicted"`
+	AUC           Metric      `json:"auc"`
+	Brier         Metric      `json:"brier"`
+	LogLoss       Metric      `json:"log_loss"`
+	// ECE is the expected calibration error over 10 equal-width bins.
+	ECE Metric `json:"ece"`
+	// Intervals holds the 95% intervals of the four metrics above.
+	Intervals   Intervals         `json:"intervals"`
+	Calibration []CalibrationBin  `json:"calibration"`
+	Tiers       []TierSummary     `json:"tiers"`
+	Groups      []GroupReport     `json:"groups"`
+	References  []ReferenceReport `json:"references,omitempty"`
+}
+
+// Intervals are 95% confidence intervals of a report's metrics.
+type Intervals struct {
+	AUC     Interval `json:"auc"`
+	Brier   Interval `json:"brier"`
+	LogLoss Interval `json:"log_loss"`
+	ECE     Interval `json:"ece"`
 }
 
 // Unencodable counts rows that could not be scored, by field and reason.
@@ -153,20 +164,22 @@ func NewReport(in ReportInput) *Report {
 	}
 	r.BaseRate = Metric(mean(y))
 	r.MeanPredicted = Metric(mean(p))
-	r.AUC = DeLongAUC(p, y)
+	iv := &r.Intervals
+	iv.AUC = DeLongAUC(p, y)
 	sq := make([]float64, len(p))
 	ll := make([]float64, len(p))
 	for i := range p {
 		sq[i] = (p[i] - y[i]) * (p[i] - y[i])
 		ll[i] = LogLoss(p[i:i+1], y[i:i+1])
 	}
-	r.Brier = boot(in, "bootstrap", Brier(p, y), func(w []float64) float64 {
+	iv.Brier = boot(in, "bootstrap", Brier(p, y), func(w []float64) float64 {
 		return weightedMean(w, func(i int) float64 { return sq[i] })
 	})
-	r.LogLoss = boot(in, "bootstrap", LogLoss(p, y), func(w []float64) float64 {
+	iv.LogLoss = boot(in, "bootstrap", LogLoss(p, y), func(w []float64) float64 {
 		return weightedMean(w, func(i int) float64 { return ll[i] })
 	})
-	r.ECE = boot(in, "bootstrap", ECE(p, y, 10), func(w []float64) float64 { return weightedECE(p, y, w, 10) })
+	iv.ECE = boot(in, "bootstrap", ECE(p, y, 10), func(w []float64) float64 { return weightedECE(p, y, w, 10) })
+	r.AUC, r.Brier, r.LogLoss, r.ECE = iv.AUC.Value, iv.Brier.Value, iv.LogLoss.Value, iv.ECE.Value
 	r.Calibration = CalibrationTable(p, y, 10)
 
 	for _, b := range in.Tiers.Bands {

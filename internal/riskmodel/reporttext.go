@@ -27,7 +27,7 @@ func WriteReport(w io.Writer, r *Report) error {
 	for _, m := range []struct {
 		n  string
 		iv Interval
-	}{{"auc", r.AUC}, {"brier", r.Brier}, {"log_loss", r.LogLoss}, {"ece", r.ECE}} {
+	}{{"auc", r.Intervals.AUC}, {"brier", r.Intervals.Brier}, {"log_loss", r.Intervals.LogLoss}, {"ece", r.Intervals.ECE}} {
 		p("%s\t%s\t[%s, %s] %s\n", m.n, num(m.iv.Value), num(m.iv.Lo), num(m.iv.Hi), m.iv.Method)
 	}
 	p("\ncalibration\tn\tmean predicted\tobserved\n")
