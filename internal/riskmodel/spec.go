@@ -170,14 +170,6 @@ type TrainingSpec struct {
 	Calibration string `json:"calibration"`
 	// Bootstrap is the number of bootstrap resamples for confidence intervals.
 	Bootstrap int `json:"bootstrap"`
-	// Forest optionally stacks a golearn random forest (not reproducible).
-	Forest *ForestSpec `json:"forest,omitempty"`
-}
-
-// ForestSpec configures the optional random forest of the stack.
-type ForestSpec struct {
-	Trees    int `json:"trees"`
-	Features int `json:"features"`
 }
 
 // TierPolicy maps calibrated probability to a supervision tier.
