@@ -29,6 +29,9 @@ const (
 	RoleCounselor  Role = "counselor"
 	RoleCaseSystem Role = "case_system"
 	RoleAuditor    Role = "auditor"
+	// RoleKiosk is held only by a kiosk token: it reaches one screening
+	// session and nothing else. No account or API key can have it.
+	RoleKiosk Role = "kiosk"
 )
 
 // Roles lists every role, in a stable order.
@@ -60,6 +63,7 @@ type Kind string
 const (
 	KindUser   Kind = "user"
 	KindAPIKey Kind = "api_key"
+	KindKiosk  Kind = "kiosk"
 )
 
 // Principal is the authenticated caller of a request.
@@ -133,6 +137,7 @@ func VerifyPassword(password, hash string) bool {
 const (
 	APIKeyPrefix  = "spk_"
 	SessionPrefix = "sps_"
+	KioskPrefix   = "spq_"
 )
 
 // NewToken returns a new random credential with the given prefix (256 bits of

@@ -19,7 +19,6 @@ type AuditStore struct{ db *DB }
 // NewAuditStore returns the audit store on db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 
-
 const insertAuditSQL = `WITH e AS (
 	INSERT INTO audit_events (actor, role, action, resource_type, resource_id, subject, outcome, request_id, detail)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::jsonb, '{}'::jsonb)) RETURNING id)

@@ -1,0 +1,382 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/sealed"
+)
+
+// Cases stores the case workflow. Every method runs inside Write, so that
+// the change, its audit event and its idempotency record commit together.
+type Cases struct {
+	db        *DB
+	keys      *sealed.Keyring
+	flags     casework.FlagPolicy
+	endpoints []string // webhook endpoint names notified of flags
+	now       func() time.Time
+}
+
+// CasesConfig configures the case store.
+type CasesConfig struct {
+	Keys      *sealed.Keyring
+	Flags     casework.FlagPolicy
+	Endpoints []string
+	Now       func() time.Time // for tests; time.Now when nil
+}
+
+// NewCases returns the case store.
+func NewCases(db *DB, cfg CasesConfig) *Cases {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now}
+}
+
+// Idem identifies a request under the Idempotency-Key protocol.
+type Idem struct {
+	Client string // the authenticated caller: keys are scoped per client
+	Key    string
+	Hash   []byte // SHA-256 of method, path and body
+	TTL    time.Duration
+}
+
+// Reply is a response as stored for idempotent replay.
+type Reply struct {
+	Status int
+	Body   []byte
+}
+
+// ErrIdempotencyMismatch means a key was reused with a different request.
+var ErrIdempotencyMismatch = errors.New("Idempotency-Key was already used with a different request")
+
+// Op is one audited unit of work: Audit carries who and what; the work fills
+// in the resource and the outcome is success when it commits.
+type Op struct {
+	Principal auth.Principal
+	Audit     audit.Event
+	Idem      *Idem
+}
+
+// Tx is the case store within one transaction.
+type Tx struct {
+	c  *Cases
+	tx pgx.Tx
+	p  auth.Principal
+	ev *audit.Event
+}
+
+// Resource records which resource the operation touched, for its audit event.
+func (t *Tx) Resource(typ, id, subject string) {
+	t.ev.ResourceType, t.ev.ResourceID, t.ev.Subject = typ, id, subject
+}
+
+// Detail records codes (never free text) with the audit event.
+func (t *Tx) Detail(v map[string]any) {
+	b, _ := json.Marshal(v)
+	t.ev.Detail = string(b)
+}
+
+// Write runs fn in one transaction. With op.Idem set, a request already
+// answered under the same key and body is replayed (replayed = true) without
+// running fn; a concurrent duplicate waits for the first to commit and is
+// then replayed. The audit event is written last, in the same transaction:
+// if it cannot be written, nothing is.
+func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, replayed bool, err error) {
+	err = c.db.inTx(ctx, func(tx pgx.Tx) error {
+		if op.Idem != nil {
+			var done bool
+			rep, done, err = claimIdempotency(ctx, tx, op.Idem)
+			if err != nil || done {
+				replayed = done
+				return err
+			}
+		}
+		ev := op.Audit
+		ev.Outcome = audit.Success
+		t := &Tx{c: c, tx: tx, p: op.Principal, ev: &ev}
+		if rep, err = fn(t); err != nil {
+			return err
+		}
+		if _, err := recordAudit(ctx, tx, ev); err != nil {
+			return err
+		}
+		if op.Idem != nil {
+			_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = $3, body = $4 WHERE client = $1 AND key = $2`,
+				op.Idem.Client, op.Idem.Key, rep.Status, rep.Body)
+			return err
+		}
+		return nil
+	})
+	return rep, replayed, err
+}
+
+// claimIdempotency inserts the key or returns the stored reply. The insert
+// waits on a concurrent transaction holding the same key, so duplicates make
+// one effect.
+func claimIdempotency(ctx context.Context, tx pgx.Tx, k *Idem) (Reply, bool, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (client, key, request_hash, expires_at)
+			VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT (client, key) DO NOTHING`,
+			k.Client, k.Key, k.Hash, k.TTL.Seconds())
+		if err != nil {
+			return Reply{}, false, err
+		}
+		if tag.RowsAffected() == 1 {
+			return Reply{}, false, nil
+		}
+		var hash, body []byte
+		var status int
+		var expired bool
+		err = tx.QueryRow(ctx, `SELECT request_hash, status, body, expires_at < now() FROM idempotency_keys WHERE client = $1 AND key = $2`,
+			k.Client, k.Key).Scan(&hash, &status, &body, &expired)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // removed by expiry in between: claim again
+		}
+		if err != nil {
+			return Reply{}, false, err
+		}
+		if expired {
+			if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE client = $1 AND key = $2`, k.Client, k.Key); err != nil {
+				return Reply{}, false, err
+			}
+			continue
+		}
+		if string(hash) != string(k.Hash) {
+			return Reply{}, false, ErrIdempotencyMismatch
+		}
+		return Reply{Status: status, Body: body}, true, nil
+	}
+	return Reply{}, false, errors.New("idempotency key could not be claimed")
+}
+
+// PurgeIdempotency deletes expired idempotency records.
+func (c *Cases) PurgeIdempotency(ctx context.Context) (int64, error) {
+	var n int64
+	err := c.db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at < now()`)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+func (t *Tx) seal(plain []byte, table, column, row string) []byte {
+	return t.c.keys.Seal(plain, sealed.AD(table, column, row))
+}
+
+func (t *Tx) open(v []byte, table, column, row string) ([]byte, error) {
+	return t.c.keys.Open(v, sealed.AD(table, column, row))
+}
+
+// scopeArgs are the principal's parameters to subject_visible.
+func (t *Tx) scopeArgs() (string, string, string) {
+	return string(t.p.Role), t.p.Name, t.p.Unit
+}
+
+const subjectCols = `s.id, s.external_id, s.display_name, s.sex, s.birth_year, s.supervision_type, s.unit, s.counselor,
+	to_char(s.supervision_start, 'YYYY-MM-DD'), to_char(s.supervision_end, 'YYYY-MM-DD'), s.profile, s.tier, s.tier_source,
+	s.created_at, s.updated_at,
+	(SELECT count(*) FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved')`
+
+// subjectRow is a subjects row as scanned, before decryption.
+type subjectRow struct {
+	id                        uuid.UUID
+	s                         casework.Subject
+	name, profile             []byte
+	start, end, tier, tierSrc *string
+}
+
+func (r *subjectRow) targets() []any {
+	return []any{&r.id, &r.s.ID, &r.name, &r.s.Sex, &r.s.BirthYear, &r.s.SupervisionType, &r.s.Unit, &r.s.Counselor,
+		&r.start, &r.end, &r.profile, &r.tier, &r.tierSrc, &r.s.CreatedAt, &r.s.UpdatedAt, &r.s.OpenFlags}
+}
+
+// decode opens the sealed columns.
+func (t *Tx) decode(r subjectRow) (casework.Subject, error) {
+	s := r.s.WithInternalID(r.id.String())
+	name, err := t.open(r.name, "subjects", "display_name", r.id.String())
+	if err != nil {
+		return s, fmt.Errorf("subject display name: %w", err)
+	}
+	s.DisplayName = string(name)
+	profile, err := t.open(r.profile, "subjects", "profile", r.id.String())
+	if err != nil {
+		return s, fmt.Errorf("subject profile: %w", err)
+	}
+	if err := json.Unmarshal(profile, &s.Profile); err != nil {
+		return s, err
+	}
+	if r.start != nil {
+		s.SupervisionStart = *r.start
+	}
+	if r.end != nil {
+		s.SupervisionEnd = *r.end
+	}
+	if r.tier != nil {
+		tt := casework.Tier(*r.tier)
+		s.Tier = &tt
+	}
+	if r.tierSrc != nil {
+		s.TierSource = *r.tierSrc
+	}
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return s, nil
+}
+
+// Subject returns the subject with the case system's id when the principal
+// may see it: ErrNotFound when there is none, ErrOutOfScope when it exists
+// outside the caller's scope (both answer 404).
+func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, error) {
+	role, name, scope := t.scopeArgs()
+	var r subjectRow
+	var visible bool
+	err := t.tx.QueryRow(ctx, `SELECT `+subjectCols+`, subject_visible(s.unit, s.counselor, $2, $3, $4)
+		FROM subjects s WHERE s.external_id = $1`, externalID, role, name, scope).Scan(append(r.targets(), &visible)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return casework.Subject{}, fmt.Errorf("subject: %w", casework.ErrNotFound)
+	}
+	if err != nil {
+		return casework.Subject{}, err
+	}
+	t.Resource("subject", externalID, externalID)
+	if !visible {
+		return casework.Subject{}, casework.ErrOutOfScope
+	}
+	return t.decode(r)
+}
+
+func (t *Tx) subjectByID(ctx context.Context, id uuid.UUID) (casework.Subject, error) {
+	var r subjectRow
+	if err := t.tx.QueryRow(ctx, `SELECT `+subjectCols+` FROM subjects s WHERE s.id = $1`, id).Scan(r.targets()...); err != nil {
+		return casework.Subject{}, err
+	}
+	return t.decode(r)
+}
+
+// PutSubject creates or updates a subject. A new subject's unit must be
+// one the caller may place people in; a counselor must be a counselor user.
+func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.SubjectInput) (casework.Subject, bool, error) {
+	t.Resource("subject", externalID, externalID)
+	role, name, scope := t.scopeArgs()
+	var id uuid.UUID
+	var visible bool
+	err := t.tx.QueryRow(ctx, `SELECT id, subject_visible(unit, counselor, $2, $3, $4) FROM subjects WHERE external_id = $1 FOR UPDATE`,
+		externalID, role, name, scope).Scan(&id, &visible)
+	created := errors.Is(err, pgx.ErrNoRows)
+	if err != nil && !created {
+		return casework.Subject{}, false, err
+	}
+	if !created && !visible {
+		return casework.Subject{}, false, casework.ErrOutOfScope
+	}
+	inv := &problem.Invalid{}
+	var ok bool
+	if err := t.tx.QueryRow(ctx, `SELECT unit_writable($1, $2, $3)`, in.Unit, role, scope).Scan(&ok); err != nil {
+		return casework.Subject{}, false, err
+	}
+	if !ok {
+		inv.Add("unit", "unknown unit, or one you may not assign")
+	}
+	if in.Counselor != "" {
+		var found bool
+		if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND role = 'counselor' AND NOT disabled)`, in.Counselor).Scan(&found); err != nil {
+			return casework.Subject{}, false, err
+		}
+		if !found {
+			inv.Add("counselor", "must be the username of an active counselor")
+		}
+	}
+	if err := inv.Err(); err != nil {
+		return casework.Subject{}, false, err
+	}
+	if created {
+		id = uuid.New()
+	}
+	profile, err := json.Marshal(in.Profile)
+	if err != nil {
+		return casework.Subject{}, false, err
+	}
+	if in.Profile == nil {
+		profile = []byte("{}")
+	}
+	args := []any{id, externalID, t.seal([]byte(in.DisplayName), "subjects", "display_name", id.String()), in.Sex, in.BirthYear,
+		in.SupervisionType, in.Unit, in.Counselor, nullDate(in.SupervisionStart), nullDate(in.SupervisionEnd),
+		t.seal(profile, "subjects", "profile", id.String())}
+	if created {
+		_, err = t.tx.Exec(ctx, `INSERT INTO subjects (id, external_id, display_name, sex, birth_year, supervision_type, unit, counselor,
+			supervision_start, supervision_end, profile) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
+	} else {
+		_, err = t.tx.Exec(ctx, `UPDATE subjects SET display_name = $3, sex = $4, birth_year = $5, supervision_type = $6, unit = $7,
+			counselor = $8, supervision_start = $9, supervision_end = $10, profile = $11, updated_at = now() WHERE id = $1 AND external_id = $2`, args...)
+	}
+	if err != nil {
+		return casework.Subject{}, false, err
+	}
+	// Read back as the caller sees it; a caller who moved the subject out of
+	// their own scope gets the record they wrote, not a 404.
+	s, err := t.subjectByID(ctx, id)
+	return s, created, err
+}
+
+func nullDate(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// SubjectFilter narrows a subject listing.
+type SubjectFilter struct {
+	Unit, Counselor string
+	Tier            string
+	Limit           int
+	After           string // external id to continue after
+}
+
+// Subjects lists the subjects the principal may see, by external id.
+func (t *Tx) Subjects(ctx context.Context, f SubjectFilter) ([]casework.Subject, error) {
+	role, name, scope := t.scopeArgs()
+	rows, err := t.tx.Query(ctx, `SELECT `+subjectCols+` FROM subjects s
+		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3)
+		  AND ($4 = '' OR s.unit = $4) AND ($5 = '' OR s.counselor = $5) AND ($6 = '' OR s.tier = $6)
+		  AND s.external_id > $7
+		ORDER BY s.external_id LIMIT $8`, role, name, scope, f.Unit, f.Counselor, f.Tier, f.After, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []casework.Subject
+	for rows.Next() {
+		var r subjectRow
+		if err := rows.Scan(r.targets()...); err != nil {
+			return nil, err
+		}
+		sub, err := t.decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub)
+	}
+	return out, rows.Err()
+}
+
+// InputsDigest is the SHA-256 of a canonical JSON encoding of model inputs,
+// stored with every recommendation so that its inputs can be proven later.
+func InputsDigest(features map[string]any) string {
+	b, _ := json.Marshal(features) // map keys are sorted by encoding/json
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
