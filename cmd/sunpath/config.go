@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +18,9 @@ import (
 	"github.com/spf13/viper"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/sealed"
+
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/postgres"
@@ -30,6 +34,35 @@ type Config struct {
 	LogLevel    slog.Level
 	Instruments InstrumentsConfig
 	Models      ModelsConfig
+	Crypto      CryptoConfig
+	Audit       AuditConfig
+	Flags       casework.FlagPolicy
+	Workflow    httpapi.Workflow
+	Webhooks    WebhooksConfig
+	Jobs        JobsConfig
+}
+
+// CryptoConfig holds the keys that seal answers, notes and names at rest.
+type CryptoConfig struct {
+	Keys      string // "id:base64,id2:base64"
+	ActiveKey string
+}
+
+// AuditConfig holds the checkpoint signing key.
+type AuditConfig struct {
+	SigningKey string // base64 Ed25519 seed
+}
+
+// WebhooksConfig lists the endpoints notified of flags.
+type WebhooksConfig struct {
+	Endpoints   map[string]string // name → URL
+	Secret      string            // HMAC-SHA256 key
+	MaxAttempts int
+}
+
+// JobsConfig sets how often background work runs.
+type JobsConfig struct {
+	Seal, Escalate, Deliver time.Duration
 }
 
 // InstrumentsConfig says where operator-supplied instrument text lives.
@@ -66,6 +99,29 @@ func defaults() map[string]any {
 		"instruments.overlay_dir":    "",
 		"models.dir":                 "models",
 		"models.default":             "nij-review",
+		"crypto.keys":                "",
+		"crypto.active_key":          "",
+		"audit.signing_key":          "",
+		"flags.deadline_critical":    casework.DefaultFlagPolicy.Critical.String(),
+		"flags.deadline_urgent":      casework.DefaultFlagPolicy.Urgent.String(),
+		"flags.deadline_review":      casework.DefaultFlagPolicy.Review.String(),
+		"flags.crisis_protocol_zh":   defaultCrisisZH,
+		"flags.crisis_protocol_en":   defaultCrisisEN,
+		"webhooks.endpoints":         "",
+		"webhooks.secret":            "",
+		"webhooks.max_attempts":      12,
+		"workflow.idempotency_ttl":   "24h0m0s",
+		"workflow.session_ttl":       "24h0m0s",
+		"workflow.kiosk_ttl":         "2h0m0s",
+		"schedule.instruments":       strings.Join(casework.DefaultSchedule.Instruments, ","),
+		"schedule.strict":            casework.DefaultSchedule.Every[casework.Strict].String(),
+		"schedule.ordinary":          casework.DefaultSchedule.Every[casework.Ordinary].String(),
+		"schedule.lenient":           casework.DefaultSchedule.Every[casework.Lenient].String(),
+		"schedule.unassigned":        casework.DefaultSchedule.Unassigned.String(),
+		"schedule.new_entrant":       casework.DefaultSchedule.NewEntrant.String(),
+		"jobs.seal_interval":         "1s",
+		"jobs.escalate_interval":     "15s",
+		"jobs.deliver_interval":      "2s",
 	}
 }
 
@@ -138,6 +194,52 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	}
 	cfg.Instruments.OverlayDir = p.str("instruments.overlay_dir")
 	cfg.Models = ModelsConfig{Dir: p.str("models.dir"), Default: p.str("models.default")}
+	cfg.Crypto = CryptoConfig{Keys: p.str("crypto.keys"), ActiveKey: p.str("crypto.active_key")}
+	if cfg.Crypto.Keys != "" {
+		if cfg.Crypto.ActiveKey == "" {
+			cfg.Crypto.ActiveKey, _, _ = strings.Cut(cfg.Crypto.Keys, ":")
+		}
+		if _, err := sealed.ParseKeyring(cfg.Crypto.Keys, cfg.Crypto.ActiveKey); err != nil {
+			p.fail("crypto.keys", err.Error())
+		}
+	}
+	cfg.Audit.SigningKey = p.str("audit.signing_key")
+	if cfg.Audit.SigningKey != "" {
+		if b, err := base64.StdEncoding.DecodeString(cfg.Audit.SigningKey); err != nil || len(b) != 32 {
+			p.fail("audit.signing_key", "must be 32 bytes, base64-encoded ('sunpath keys generate' makes one)")
+		}
+	}
+	cfg.Flags = casework.FlagPolicy{Critical: p.dur("flags.deadline_critical"), Urgent: p.dur("flags.deadline_urgent"), Review: p.dur("flags.deadline_review")}
+	cfg.Webhooks = WebhooksConfig{Endpoints: map[string]string{}, Secret: p.str("webhooks.secret"), MaxAttempts: p.intIn("webhooks.max_attempts", 1, 100)}
+	for _, e := range p.list("webhooks.endpoints") {
+		name, u, ok := strings.Cut(e, "=")
+		pu, err := url.Parse(u)
+		if !ok || !casework.IDPattern.MatchString(name) || err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			p.fail("webhooks.endpoints", "each entry must be name=https://host/path")
+			continue
+		}
+		cfg.Webhooks.Endpoints[name] = u
+	}
+	if len(cfg.Webhooks.Endpoints) > 0 && len(cfg.Webhooks.Secret) < 16 {
+		p.fail("webhooks.secret", "required with webhooks.endpoints: at least 16 characters")
+	}
+	sched := casework.Schedule{
+		Instruments: p.list("schedule.instruments"),
+		Every: map[casework.Tier]time.Duration{casework.Strict: p.dur("schedule.strict"),
+			casework.Ordinary: p.dur("schedule.ordinary"), casework.Lenient: p.dur("schedule.lenient")},
+		Unassigned: p.dur("schedule.unassigned"),
+		NewEntrant: p.dur("schedule.new_entrant"),
+	}
+	cfg.Workflow = httpapi.Workflow{
+		Schedule:       sched,
+		Rules:          defaultRules,
+		CrisisProtocol: map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")},
+		IdempotencyTTL: p.dur("workflow.idempotency_ttl"),
+		SessionTTL:     p.dur("workflow.session_ttl"),
+		KioskTTL:       p.dur("workflow.kiosk_ttl"),
+		ReliableChange: reliableChange,
+	}
+	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval")}
 	return cfg, p.err
 }
 
@@ -211,7 +313,7 @@ func redact(key, value string) string {
 		return value
 	}
 	lk := strings.ToLower(key)
-	if strings.Contains(lk, "secret") || strings.Contains(lk, "password") || strings.HasSuffix(lk, "_key") || strings.HasSuffix(lk, ".key") {
+	if strings.Contains(lk, "secret") || strings.Contains(lk, "password") || strings.HasSuffix(lk, "_key") || strings.HasSuffix(lk, ".keys") {
 		return "REDACTED"
 	}
 	if u, err := url.Parse(value); err == nil && u.User != nil {
@@ -254,3 +356,25 @@ func newConfigCmd(c *cli) *cobra.Command {
 		},
 	}
 }
+
+// The crisis protocol shown with every critical flag. Agencies replace it
+// with their local procedure and numbers (flags.crisis_protocol_zh / _en).
+const (
+	defaultCrisisZH = "危机处置：立即确保当事人安全，不要让其独处；当面评估自杀风险；联系当地心理危机干预热线（全国心理援助热线 12356）及当事人紧急联系人；如有紧迫危险，立即拨打 120 或 110；在 15 分钟内于系统中确认此警示，并记录所采取的措施。"
+	defaultCrisisEN = "Crisis protocol: make sure the person is safe now and do not leave them alone; assess suicide risk in person; contact the local crisis line (national psychological assistance hotline 12356) and the person's emergency contact; if danger is imminent, call 120 or 110 at once; acknowledge this flag within 15 minutes and record what was done."
+)
+
+// defaultRules are the cross-instrument flag rules: two moderately severe or
+// severe PHQ-9 results in a row call for a clinical review of treatment.
+var defaultRules = []postgres.ConsecutiveRule{{
+	Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2,
+	Code: "persistent_severe_depression", Level: "urgent",
+}}
+
+// reliableChange gives the change in points that each instrument's
+// literature treats as meaningful: PHQ-9 5 (Löwe et al. 2004, Med Care
+// 42:1194), GAD-7 4 (Toussaint et al. 2020, J Affect Disord 265:395), PCL-5
+// 10 (National Center for PTSD: 5-10 points is reliable change, 10-20
+// clinically significant). Instruments without an established figure show no
+// marker rather than an invented one.
+var reliableChange = map[string]int{"phq9": 5, "gad7": 4, "pcl5": 10}

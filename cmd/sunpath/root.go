@@ -52,6 +52,11 @@ func newRootCmd(c *cli) *cobra.Command {
 		newVersionCmd(c),
 		newUserCmd(c),
 		newAPIKeyCmd(c),
+		newInstrumentsCmd(c),
+		newScoreCmd(c),
+		newKeysCmd(c),
+		newAuditCmd(c),
+		newModelCmd(c),
 	)
 	return root
 }

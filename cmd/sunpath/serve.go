@@ -15,6 +15,8 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/sealed"
 )
 
 func newServeCmd(c *cli) *cobra.Command {
@@ -50,6 +52,38 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	accounts := postgres.NewAccounts(db)
 	authSvc := auth.NewService(accounts, cfg.Session)
 
+	// Instruments and models are data checked at startup: a bad definition
+	// or a model whose sha256 does not match stops the server here.
+	catalog, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	models, err := riskmodel.LoadDir(cfg.Models.Dir)
+	if err != nil {
+		return fmt.Errorf("config key models.dir: %w", err)
+	}
+	if _, ok := models[cfg.Models.Default]; !ok {
+		return fmt.Errorf("config key models.default: no model %q in %s", cfg.Models.Default, cfg.Models.Dir)
+	}
+	riskMetrics, err := riskmodel.NewMetrics(reg, models, 1000)
+	if err != nil {
+		return err
+	}
+	if cfg.Crypto.Keys == "" {
+		return errors.New("config key crypto.keys (env SUNPATH_CRYPTO_KEYS): required to seal answers and notes at rest; 'sunpath keys generate' makes one ('make run' does this for you)")
+	}
+	keys, err := sealed.ParseKeyring(cfg.Crypto.Keys, cfg.Crypto.ActiveKey)
+	if err != nil {
+		return fmt.Errorf("config key crypto.keys: %w", err)
+	}
+	signer, err := auditSigner(cfg, log)
+	if err != nil {
+		return err
+	}
+	auditStore := postgres.NewAuditStore(db)
+	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints)})
+	reg.MustRegister(newStateCollector(cases, auditStore))
+
 	// The database may still be starting: the server comes up regardless and
 	// reports not-ready until the database answers and passes the self-check.
 	var safe atomic.Bool
@@ -77,6 +111,9 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		if err := bootstrapAdmin(ctx, c, accounts, authSvc); err != nil {
 			return err
 		}
+		if err := auditStore.RegisterKey(ctx, signer.Public()); err != nil {
+			return err
+		}
 	}
 
 	srv, err := httpapi.New(cfg.HTTP, httpapi.Deps{
@@ -87,6 +124,13 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 			{Name: "database", Fn: dbCheck},
 			{Name: "migrations", Fn: db.CheckSchema},
 		},
+		Catalog:      catalog,
+		Models:       models,
+		DefaultModel: cfg.Models.Default,
+		RiskMetrics:  riskMetrics,
+		Cases:        cases,
+		Audit:        auditStore,
+		Workflow:     cfg.Workflow,
 	})
 	if err != nil {
 		return err
@@ -96,8 +140,13 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		return fmt.Errorf("config key http.addr: listen: %w", err)
 	}
 	fmt.Fprintf(c.stdout, "Sunpath %s listening on http://%s\n", version, ln.Addr())
-	log.Info("serving", "addr", ln.Addr().String(), "version", version)
-	if err := srv.Serve(ctx, ln); err != nil {
+	log.Info("serving", "addr", ln.Addr().String(), "version", version, "instruments", len(catalog.List()), "models", len(models))
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	jobsDone := runJobs(jobsCtx, log, cfg, cases, auditStore, signer, reg)
+	err = srv.Serve(ctx, ln)
+	stopJobs()
+	<-jobsDone
+	if err != nil {
 		return err
 	}
 	log.Info("stopped")

@@ -47,6 +47,11 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if auth.ValidUsername(req.Username) {
+		c.Set(ctxActor, "user:"+req.Username)
+	} else {
+		c.Set(ctxActor, "user:(invalid name)")
+	}
 	token, p, err := s.deps.Auth.Login(c.Request.Context(), req.Username, req.Password)
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthorized) {
@@ -55,6 +60,7 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	c.Set(ctxPrincipal, p) // the login's audit event names who signed in
 	pol := s.deps.Auth.Policy()
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name:     sessionCookie,

@@ -9,6 +9,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/screening"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
 )
@@ -31,18 +34,20 @@ func status(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, screening.ErrMalformed):
 		return http.StatusBadRequest
 	case errors.Is(err, errUnsupported):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, auth.ErrUnauthorized):
 		return http.StatusUnauthorized
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, errForbidden), errors.Is(err, casework.ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound):
+	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, casework.ErrNotFound), errors.Is(err, instrument.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, auth.ErrConflict):
+	case errors.Is(err, auth.ErrConflict), errors.Is(err, casework.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, postgres.ErrIdempotencyMismatch):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, auth.ErrInvalid):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, context.DeadlineExceeded):
@@ -62,7 +67,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case http.StatusUnauthorized:
 		detail = "missing, invalid or expired credentials"
 	case http.StatusForbidden:
-		detail = "your role may not do this"
+		if !errors.Is(err, casework.ErrForbidden) {
+			detail = "your role may not do this"
+		}
 	case http.StatusNotFound:
 		detail = "no such resource"
 	}
@@ -79,6 +86,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		fields = inv.Errors
 		detail = "the request has invalid fields; see errors"
 	}
+	c.Set(ctxError, err)
 	c.Abort()
 	writeProblem(c.Writer, c.Request, code, "", detail, fields)
 }

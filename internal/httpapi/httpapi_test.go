@@ -19,7 +19,12 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sunpath/sunpath/instruments"
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
@@ -27,6 +32,9 @@ import (
 
 // env is a server on a fresh database with one account of each kind.
 type env struct {
+	clock   *clock
+	cases   *postgres.Cases
+	audit   *postgres.AuditStore
 	t       *testing.T
 	srv     *Server
 	ts      *httptest.Server
@@ -70,13 +78,18 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 		name string
 		role auth.Role
 		unit string
-	}{{"admin", auth.RoleAdmin, ""}, {"carol", auth.RoleCounselor, "west"}, {"sam", auth.RoleSupervisor, "west"}} {
+	}{{"admin", auth.RoleAdmin, ""}, {"carol", auth.RoleCounselor, "west"}, {"sam", auth.RoleSupervisor, "west"},
+		{"sue", auth.RoleSupervisor, "west"}, {"dave", auth.RoleCounselor, "east"}, {"eve", auth.RoleSupervisor, "east"}, {"audrey", auth.RoleAuditor, ""}} {
 		if _, err := svc.CreateUser(ctx, u.name, e.pass, u.role, u.unit); err != nil {
 			t.Fatalf("create user %s: %v", u.name, err)
 		}
 	}
 	for _, r := range auth.Roles {
-		key, _, err := svc.CreateAPIKey(ctx, "key-"+string(r), r, "west", nil)
+		scope := "west"
+		if r == auth.RoleCaseSystem {
+			scope = "hz" // a case system's scope is its agency
+		}
+		key, _, err := svc.CreateAPIKey(ctx, "key-"+string(r), r, scope, nil)
 		if err != nil {
 			t.Fatalf("create key: %v", err)
 		}
@@ -92,18 +105,55 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	e.revoked = key
 	cfg := DefaultConfig()
 	cfg.Version = "test"
+	e.clock = &clock{t: time.Now()}
+	e.cases = postgres.NewCases(db, postgres.CasesConfig{Keys: testKeys(t), Flags: casework.DefaultFlagPolicy, Endpoints: []string{"crisis-desk"}, Now: e.clock.Now})
+	e.audit = postgres.NewAuditStore(db)
+	reg := prometheus.NewRegistry()
+	rm, err := riskmodel.NewMetrics(reg, testModels(t), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(cfg, Deps{
-		Log:      slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Registry: prometheus.NewRegistry(),
-		Auth:     svc,
-		Checks:   checks,
+		Log:          slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Registry:     reg,
+		Auth:         svc,
+		Checks:       checks,
+		Catalog:      testCatalog(t),
+		Models:       testModels(t),
+		DefaultModel: "nij-review",
+		RiskMetrics:  rm,
+		Cases:        e.cases,
+		Audit:        e.audit,
+		Workflow: Workflow{
+			Schedule:       casework.DefaultSchedule,
+			Rules:          []postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
+			CrisisProtocol: map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"},
+			IdempotencyTTL: time.Hour, SessionTTL: time.Hour, KioskTTL: time.Hour,
+			ReliableChange: map[string]int{"phq9": 5},
+		},
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	e.srv = s
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, line := range strings.Split(e.logs.String(), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
+					t.Log(line)
+				}
+			}
+		}
+	})
 	e.ts = httptest.NewServer(s.Handler())
 	t.Cleanup(e.ts.Close)
+	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
+		resp := e.do(http.MethodPut, "/v1/units/"+code, e.keys[auth.RoleAdmin], map[string]string{"name": code + " district", "agency": agency})
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT unit %s = %d", code, resp.StatusCode)
+		}
+	}
 	return e
 }
 
@@ -620,4 +670,60 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatal("empty Invalid")
 		}
 	})
+}
+
+// clock is an injectable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var (
+	catalogOnce sync.Once
+	catalog     *instrument.Catalog
+	modelsOnce  sync.Once
+	models      map[string]*riskmodel.Model
+)
+
+func testCatalog(t *testing.T) *instrument.Catalog {
+	catalogOnce.Do(func() {
+		var err error
+		if catalog, err = instrument.Load(instruments.FS, nil); err != nil {
+			t.Fatalf("instruments: %v", err)
+		}
+	})
+	return catalog
+}
+
+func testModels(t *testing.T) map[string]*riskmodel.Model {
+	modelsOnce.Do(func() {
+		var err error
+		if models, err = riskmodel.LoadDir("../../models"); err != nil {
+			t.Fatalf("models: %v", err)
+		}
+	})
+	if models == nil {
+		t.Fatal("models not loaded")
+	}
+	return models
+}
+
+func testKeys(t *testing.T) *sealed.Keyring {
+	kr, err := sealed.ParseKeyring("t1:"+sealed.NewKey(), "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }

@@ -138,7 +138,12 @@ func (s *Server) authenticate(c *gin.Context) {
 			s.fail(c, fmt.Errorf("authorization scheme must be Bearer: %w", errUnauthorized))
 			return
 		}
-		p, err = s.deps.Auth.APIKey(ctx, strings.TrimSpace(token))
+		token = strings.TrimSpace(token)
+		if strings.HasPrefix(token, auth.KioskPrefix) && s.deps.Cases != nil {
+			p, err = s.deps.Cases.KioskPrincipal(ctx, token)
+		} else {
+			p, err = s.deps.Auth.APIKey(ctx, token)
+		}
 		got = true
 	} else if ck, cerr := c.Cookie(sessionCookie); cerr == nil && ck != "" {
 		p, err = s.deps.Auth.Session(ctx, ck)
@@ -193,15 +198,36 @@ func decodeJSON(c *gin.Context, v any) error {
 			return fmt.Errorf("content type must be application/json: %w", errUnsupported)
 		}
 	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeJSONBytes(body, v)
+}
+
+// readBody reads the (size-limited) body once and keeps it for the
+// idempotency fingerprint.
+func readBody(c *gin.Context) ([]byte, error) {
+	if b, ok := c.Get(ctxRawBody); ok {
+		return b.([]byte), nil
+	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return fmt.Errorf("body exceeds the limit of %d bytes: %w", mbe.Limit, errTooLarge)
+			return nil, fmt.Errorf("body exceeds the limit of %d bytes: %w", mbe.Limit, errTooLarge)
 		}
-		return fmt.Errorf("read body: %w", errBadRequest)
+		return nil, fmt.Errorf("read body: %w", errBadRequest)
 	}
-	return decodeJSONBytes(body, v)
+	c.Set(ctxRawBody, body)
+	return body, nil
+}
+
+// fieldError is a one-field validation failure.
+func fieldError(field, detail string) error {
+	inv := &problem.Invalid{}
+	inv.Add(field, detail)
+	return inv
 }
 
 // decodeJSONBytes is decodeJSON's pure part, fuzzed on its own.

@@ -17,6 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/riskmodel"
 )
 
 // Config is the HTTP server's configuration.
@@ -55,6 +59,25 @@ type Deps struct {
 	Auth     *auth.Service
 	// Checks must all pass for /readyz to answer 200.
 	Checks []Check
+
+	Catalog      *instrument.Catalog
+	Models       map[string]*riskmodel.Model
+	DefaultModel string
+	RiskMetrics  *riskmodel.Metrics
+	Cases        *postgres.Cases
+	Audit        *postgres.AuditStore
+	Workflow     Workflow
+}
+
+// Workflow is the configurable policy of the case workflow.
+type Workflow struct {
+	Schedule       casework.Schedule
+	Rules          []postgres.ConsecutiveRule
+	CrisisProtocol map[string]string // language → text shown with every critical flag
+	IdempotencyTTL time.Duration
+	SessionTTL     time.Duration // how long a screening session stays open
+	KioskTTL       time.Duration // how long a kiosk link works
+	ReliableChange map[string]int // instrument → points of reliable change
 }
 
 // Server serves Sunpath's HTTP API.

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/sealed"
+)
+
+func newInstrumentsCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "instruments", Short: "List and show the questionnaires"}
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List instruments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, err := c.catalog()
+			if err != nil {
+				return err
+			}
+			return instrument.WriteList(cat, c.stdout, asJSON)
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "JSON instead of a table")
+	show := &cobra.Command{
+		Use:   "show ID --json",
+		Short: "Print an instrument's definition: items in order with their text and option values",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, err := c.catalog()
+			if err != nil {
+				return err
+			}
+			return instrument.WriteShow(cat, args[0], c.stdout)
+		},
+	}
+	show.Flags().Bool("json", true, "JSON (the only format)")
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+func (c *cli) catalog() (*instrument.Catalog, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	return loadCatalog(cfg)
+}
+
+func newScoreCmd(c *cli) *cobra.Command {
+	var id, lang string
+	cmd := &cobra.Command{
+		Use:   "score --instrument ID [--lang L]",
+		Short: `Score JSON Lines {"answers": {...}} from stdin; one result (or error) per line on stdout`,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, err := c.catalog()
+			if err != nil {
+				return err
+			}
+			return instrument.ScoreLines(cat, id, lang, c.stdin, c.stdout)
+		},
+	}
+	cmd.Flags().StringVar(&id, "instrument", "", "instrument id (required)")
+	cmd.Flags().StringVar(&lang, "lang", "", "language of administration: zh-CN or en")
+	_ = cmd.MarkFlagRequired("instrument")
+	return cmd
+}
+
+func newKeysCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Encryption and signing keys"}
+	gen := &cobra.Command{
+		Use:   "generate",
+		Short: "Print a new random 32-byte key, base64 (for crypto.keys or audit.signing_key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintln(c.stdout, sealed.NewKey())
+			return err
+		},
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Re-encrypt every sealed value with crypto.active_key (old keys must stay configured until this finishes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, cfg, err := c.openDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if cfg.Crypto.Keys == "" {
+				return errors.New("config key crypto.keys: required")
+			}
+			keys, err := sealed.ParseKeyring(cfg.Crypto.Keys, cfg.Crypto.ActiveKey)
+			if err != nil {
+				return fmt.Errorf("config key crypto.keys: %w", err)
+			}
+			n, err := postgres.RotateKeys(cmd.Context(), db, keys)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "re-encrypted %d values with key %s\n", n, keys.Active())
+			return nil
+		},
+	}
+	cmd.AddCommand(gen, rotate)
+	return cmd
+}
+
+func newAuditCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "The tamper-evident audit trail"}
+	var trustDB bool
+	var pubKeys []string
+	verify := &cobra.Command{
+		Use:   "verify [--key PUBKEY]... [--trust-database-keys]",
+		Short: "Recompute the hash chain and check every checkpoint; exit non-zero naming the first bad event",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, cfg, err := c.openDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			tr, err := postgres.NewAuditStore(db).Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			stored := tr.Keys
+			tr.Keys = map[string]ed25519.PublicKey{}
+			if cfg.Audit.SigningKey != "" {
+				s, err := auditSigner(cfg, c.logger(cfg))
+				if err != nil {
+					return err
+				}
+				tr.Keys[s.KeyID] = s.Public()
+			}
+			for _, k := range pubKeys {
+				b, err := base64.StdEncoding.DecodeString(k)
+				if err != nil || len(b) != ed25519.PublicKeySize {
+					return fmt.Errorf("--key: must be a base64 Ed25519 public key")
+				}
+				tr.Keys[audit.KeyID(b)] = b
+			}
+			if trustDB || len(tr.Keys) == 0 {
+				for id, k := range stored {
+					tr.Keys[id] = k
+				}
+				if !trustDB {
+					fmt.Fprintln(c.stderr, "warning: no trusted key given (audit.signing_key or --key): checkpoints are checked against the public keys stored in the database, which an attacker with write access could replace")
+				}
+			}
+			rep, err := audit.Verify(tr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "audit trail intact: %d events chained, %d pending, %d checkpoints verified, head %d %x\n",
+				rep.Events, rep.Pending, rep.Checkpoints, rep.HeadSeq, rep.HeadHash)
+			return nil
+		},
+	}
+	verify.Flags().StringArrayVar(&pubKeys, "key", nil, "a trusted checkpoint public key (base64), repeatable")
+	verify.Flags().BoolVar(&trustDB, "trust-database-keys", false, "also accept the public keys recorded in the database")
+	pub := &cobra.Command{
+		Use:   "public-key",
+		Short: "Print the public key of audit.signing_key, for independent verification",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config()
+			if err != nil {
+				return err
+			}
+			if cfg.Audit.SigningKey == "" {
+				return errors.New("config key audit.signing_key: not set")
+			}
+			s, err := auditSigner(cfg, c.logger(cfg))
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.stdout, base64.StdEncoding.EncodeToString(s.Public()))
+			return err
+		},
+	}
+	cmd.AddCommand(verify, pub)
+	return cmd
+}

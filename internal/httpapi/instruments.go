@@ -1,0 +1,189 @@
+package httpapi
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sunpath/sunpath/internal/fhir"
+	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screening"
+)
+
+type idPath struct {
+	ID string `path:"id"`
+}
+
+type instrumentList struct {
+	Instruments []instrument.Summary `json:"instruments"`
+}
+
+type langQuery struct {
+	ID   string `path:"id"`
+	Lang string `query:"lang" enum:"zh-CN,en"`
+}
+
+func (s *Server) listInstruments(c *gin.Context) {
+	c.JSON(http.StatusOK, instrumentList{Instruments: instrument.Summaries(s.deps.Catalog)})
+}
+
+func (s *Server) definition(c *gin.Context) (*screening.Definition, bool) {
+	d, ok := s.deps.Catalog.Get(c.Param("id"))
+	if !ok {
+		s.fail(c, fmt.Errorf("instrument: %w", errNotFound))
+	}
+	return d, ok
+}
+
+func (s *Server) getInstrument(c *gin.Context) {
+	if d, ok := s.definition(c); ok {
+		c.JSON(http.StatusOK, d)
+	}
+}
+
+func (s *Server) instrumentFHIR(c *gin.Context) {
+	d, ok := s.definition(c)
+	if !ok {
+		return
+	}
+	b, err := fhir.Questionnaire(d, c.Query("lang"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/fhir+json; charset=utf-8", b)
+}
+
+// scoreRequest documents the stateless score body.
+type scoreRequest struct {
+	ID          string         `path:"id"`
+	Answers     map[string]any `json:"answers" required:"true" description:"item id → option value (number, or the option's code)"`
+	Language    string         `json:"language,omitempty" enum:"zh-CN,en"`
+	Population  string         `json:"population,omitempty"`
+	DurationSec float64        `json:"duration_seconds,omitempty"`
+	StartedAt   *time.Time     `json:"started_at,omitempty"`
+	CompletedAt *time.Time     `json:"completed_at,omitempty"`
+}
+
+// scoreInstrument scores answers without storing anything. It accepts the
+// Sunpath JSON body or a FHIR QuestionnaireResponse, and answers with a FHIR
+// Observation when the client accepts only application/fhir+json.
+func (s *Server) scoreInstrument(c *gin.Context) {
+	d, ok := s.definition(c)
+	if !ok {
+		return
+	}
+	body, err := readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var res screening.Result
+	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	switch mt {
+	case "application/fhir+json":
+		answers, err := fhir.DecodeResponse(d, body)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		res, err = d.Score(answers, screening.ScoreOptions{Language: c.Query("lang")})
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+	case "application/json", "":
+		if depth(body) > maxJSONDepth {
+			s.fail(c, fmt.Errorf("JSON nested deeper than %d levels: %w", maxJSONDepth, errBadRequest))
+			return
+		}
+		if res, err = d.ScoreJSON(body, screening.ScoreOptions{}); err != nil {
+			s.fail(c, err)
+			return
+		}
+	default:
+		s.fail(c, fmt.Errorf("content type must be application/json or application/fhir+json: %w", errUnsupported))
+		return
+	}
+	if wantsFHIR(c.GetHeader("Accept")) {
+		b, err := fhir.Observation(d, res)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Data(http.StatusOK, "application/fhir+json; charset=utf-8", b)
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", res.AppendJSON(nil))
+}
+
+func wantsFHIR(accept string) bool {
+	return strings.Contains(accept, "application/fhir+json") && !strings.Contains(accept, "application/json")
+}
+
+// riskRequest is a stateless risk score request.
+type riskRequest struct {
+	Model    string         `json:"model,omitempty" description:"model name; the configured default when empty"`
+	Features map[string]any `json:"features" required:"true"`
+}
+
+func (s *Server) model(name string) (*riskmodel.Model, error) {
+	if name == "" {
+		name = s.deps.DefaultModel
+	}
+	m, ok := s.deps.Models[name]
+	if !ok {
+		return nil, fieldError("model", "unknown model; GET /v1/models lists them")
+	}
+	return m, nil
+}
+
+func (s *Server) riskScore(c *gin.Context) {
+	var req riskRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	m, err := s.model(req.Model)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	pred, err := m.Score(req.Features)
+	if err != nil {
+		s.fail(c, prefixFields(err, "features."))
+		return
+	}
+	if s.deps.RiskMetrics != nil {
+		s.deps.RiskMetrics.Observe(m.Ref().Name, pred.Probability)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, pred)
+}
+
+type modelInfo struct {
+	Name        string                `json:"name"`
+	Version     string                `json:"version"`
+	SHA256      string                `json:"sha256"`
+	Default     bool                  `json:"default"`
+	InputFields []riskmodel.FieldSpec `json:"input_fields"`
+}
+
+type modelList struct {
+	Models []modelInfo `json:"models"`
+}
+
+func (s *Server) listModels(c *gin.Context) {
+	out := modelList{Models: []modelInfo{}}
+	for _, name := range sortedKeys(s.deps.Models) {
+		m := s.deps.Models[name]
+		ref := m.Ref()
+		out.Models = append(out.Models, modelInfo{Name: name, Version: ref.Version, SHA256: ref.SHA256, Default: name == s.deps.DefaultModel, InputFields: m.InputFields()})
+	}
+	c.JSON(http.StatusOK, out)
+}
