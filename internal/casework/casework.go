@@ -195,7 +195,7 @@ func ValidNote(note string) bool {
 // Schedule is the reassessment policy: how often each tier is rescreened and
 // how soon a new entrant must first be screened.
 type Schedule struct {
-	Instruments []string         // screened at intake and at every reassessment
+	Instruments []string // screened at intake and at every reassessment
 	Every       map[Tier]time.Duration
 	Unassigned  time.Duration // interval for subjects with no tier yet
 	NewEntrant  time.Duration // first screening within this long of supervision start

@@ -23,11 +23,11 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
-	"github.com/sunpath/sunpath/internal/riskmodel"
-	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/sealed"
 )
 
 // env is a server on a fresh database with one account of each kind.

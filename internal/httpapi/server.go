@@ -75,8 +75,8 @@ type Workflow struct {
 	Rules          []postgres.ConsecutiveRule
 	CrisisProtocol map[string]string // language → text shown with every critical flag
 	IdempotencyTTL time.Duration
-	SessionTTL     time.Duration // how long a screening session stays open
-	KioskTTL       time.Duration // how long a kiosk link works
+	SessionTTL     time.Duration  // how long a screening session stays open
+	KioskTTL       time.Duration  // how long a kiosk link works
 	ReliableChange map[string]int // instrument → points of reliable change
 }
 
