@@ -172,6 +172,10 @@ func (s *Server) buildRouter() error {
 		allowed[ri.Path] = append(allowed[ri.Path], ri.Method)
 	}
 	e.NoRoute(func(c *gin.Context) {
+		if s.deps.UI != nil && !strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+			s.deps.UI.ServeHTTP(c.Writer, c.Request)
+			return
+		}
 		writeProblem(c.Writer, c.Request, http.StatusNotFound, "", "no such resource", nil)
 	})
 	e.NoMethod(func(c *gin.Context) {

@@ -67,6 +67,9 @@ type Deps struct {
 	Cases        *postgres.Cases
 	Audit        *postgres.AuditStore
 	Workflow     Workflow
+	// UI serves every GET/POST outside /v1, /healthz, /readyz, /metrics and
+	// /openapi.json: the server-rendered web pages. It sets its own headers.
+	UI http.Handler
 }
 
 // Workflow is the configurable policy of the case workflow.
