@@ -8,6 +8,7 @@
 #                                         prints the database URL on stdout
 #   scripts/localpg.sh stop DIR           stop it
 #   scripts/localpg.sh url DIR            print the URL of a running cluster
+#   scripts/localpg.sh crash DIR          stop it immediately (as a crash) and start it
 #
 # DIR/data is the cluster, DIR/log its log, DIR/password and DIR/port what the
 # URL needs. Everything else goes to stderr so `URL=$(… start …)` works.
@@ -128,9 +129,20 @@ stop() {
 	as_owner "$BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
 }
 
+# crash stops the server the way a power cut would (no shutdown checkpoint)
+# and starts it again: WAL recovery must bring back every committed write.
+crash() {
+	local dir=$1
+	ensure_binaries
+	choose_os_user
+	as_owner "$BINDIR/pg_ctl" -D "$dir/data" -m immediate -w stop >&2
+	as_owner "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >&2
+}
+
 case "${1:-}" in
 start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; start "$2" "${3:-}" ;;
 stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
 url) [ $# -eq 2 ] || die "usage: $0 url DIR"; url "$2" ;;
-*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR" ;;
+crash) [ $# -eq 2 ] || die "usage: $0 crash DIR"; crash "$2" ;;
+*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR | crash DIR" ;;
 esac

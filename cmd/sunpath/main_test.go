@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sunpath/sunpath/internal/pgtest"
+	"github.com/sunpath/sunpath/internal/sealed"
 )
 
 // TestMain lets a test start this test binary as the real sunpath process.
@@ -45,7 +47,8 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), "SUNPATH_TEST_AS_MAIN=1", "SUNPATH_DATABASE_URL="+url, "SUNPATH_HTTP_ADDR=127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "SUNPATH_TEST_AS_MAIN=1", "SUNPATH_DATABASE_URL="+url, "SUNPATH_HTTP_ADDR=127.0.0.1:0",
+		"SUNPATH_MODELS_DIR=../../models", "SUNPATH_CRYPTO_KEYS=e2e:"+sealed.NewKey())
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -168,7 +171,9 @@ func TestServeRefusesUnsafeDatabase(t *testing.T) {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := run(ctx, []string{"serve", "--database-url", url, "--http-addr", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
+	cfgFile := filepath.Join(t.TempDir(), "sunpath.yaml")
+	os.WriteFile(cfgFile, []byte("models:\n  dir: ../../models\ncrypto:\n  keys: t:"+sealed.NewKey()+"\n"), 0o600)
+	err := run(ctx, []string{"serve", "--config", cfgFile, "--database-url", url, "--http-addr", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "synchronous_commit=off") {
 		t.Fatalf("serve on a synchronous_commit=off database: err = %v, want a refusal naming it", err)
 	}
