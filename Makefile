@@ -28,3 +28,10 @@ fmt:
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+# Retrain the shipped models from ../shared/data (cgo: golearn's liblinear).
+DATA ?= ../shared/data
+models: build
+	bin/sunpath model train --data $(DATA)/nij/nij-dev.csv --spec models/nij-intake/spec.yaml --out models/nij-intake
+	bin/sunpath model train --data $(DATA)/nij/nij-dev.csv --spec models/nij-review/spec.yaml --out models/nij-review
+	bin/sunpath model train --data $(DATA)/compas/compas-two-years.csv --spec models/compas-general/spec.yaml --out models/compas-general
