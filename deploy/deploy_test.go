@@ -1297,3 +1297,72 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 }
+
+// configKeys reads the configuration keys from the defaults table in
+// cmd/sunpath/config.go, as the SUNPATH_* variables viper maps them to.
+func configKeys(t *testing.T) map[string]bool {
+	t.Helper()
+	src := readFile(t, filepath.Join(repoRoot, "cmd", "sunpath", "config.go"))
+	keys := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*"([a-z0-9_]+\.[a-z0-9_]+)":`).FindAllSubmatch(src, -1) {
+		keys["SUNPATH_"+strings.ToUpper(strings.ReplaceAll(string(m[1]), ".", "_"))] = true
+	}
+	if len(keys) < 10 {
+		t.Fatalf("found %d configuration keys in cmd/sunpath/config.go; update configKeys to its defaults table", len(keys))
+	}
+	return keys
+}
+
+// An environment variable with a typo is silently ignored, so every SUNPATH_*
+// name the deployment files set must be a configuration key.
+func TestEnvironmentNamesAreConfigKeys(t *testing.T) {
+	keys := configKeys(t)
+	notConfig := map[string]bool{ // compose and script variables, not read by the binary
+		"SUNPATH_IMAGE": true, "SUNPATH_VERSION": true, "SUNPATH_BIND": true,
+		"SUNPATH_PROMTOOL": true, "SUNPATH_TOOLS_DIR": true, "SUNPATH_PROMTOOL_FROM_SOURCE": true,
+	}
+	re := regexp.MustCompile(`\bSUNPATH_[A-Z0-9_]*[A-Z0-9]\b`)
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		for _, name := range re.FindAllString(string(readFile(t, p)), -1) {
+			if !keys[name] && !notConfig[name] {
+				t.Errorf("%s: %s is not a configuration key of cmd/sunpath/config.go", p, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every deployment provides the keys serve cannot run without.
+	for _, name := range []string{"SUNPATH_DATABASE_URL", "SUNPATH_CRYPTO_KEYS", "SUNPATH_AUDIT_SIGNING_KEY"} {
+		if !strings.Contains(string(readFile(t, "compose.env.example")), name+"=") {
+			t.Errorf("compose.env.example does not set %s", name)
+		}
+		if !strings.Contains(string(readFile(t, "systemd/sunpath.service")), name) {
+			t.Errorf("systemd/sunpath.service does not mention %s for /etc/sunpath/sunpath.env", name)
+		}
+	}
+	for _, doc := range yamlDocs(t, "k8s/secrets.example.yaml") {
+		if str(doc, "metadata", "name") == "sunpath-keys" {
+			data := stringMap(get(doc, "stringData"))
+			for _, name := range []string{"SUNPATH_CRYPTO_KEYS", "SUNPATH_AUDIT_SIGNING_KEY"} {
+				if _, ok := data[name]; !ok {
+					t.Errorf("secrets.example.yaml: sunpath-keys lacks %s", name)
+				}
+			}
+		}
+	}
+	dep := yamlDocs(t, "k8s/deployment.yaml")[0]
+	var keysFromSecret bool
+	for _, e := range list(dep, "spec", "template", "spec", "containers", 0, "envFrom") {
+		if str(e, "secretRef", "name") == "sunpath-keys" && get(e, "secretRef", "optional") != true {
+			keysFromSecret = true
+		}
+	}
+	if !keysFromSecret {
+		t.Error("Deployment does not load the required Secret sunpath-keys with envFrom")
+	}
+}
