@@ -93,6 +93,11 @@ func defaults() map[string]any {
 		"http.max_body_bytes":        h.MaxBodyBytes,
 		"http.trusted_proxies":       "",
 		"http.cookie_secure":         false,
+		"http.tls_cert_file":         "",
+		"http.tls_key_file":          "",
+		"http.rate_limit_per_second": h.CallerRate,
+		"http.rate_limit_burst":      h.CallerBurst,
+		"http.logins_per_minute":     h.LoginsPerMinute,
 		"session.idle_timeout":       auth.DefaultSessionPolicy.Idle.String(),
 		"session.absolute_timeout":   auth.DefaultSessionPolicy.Absolute.String(),
 		"log.level":                  "info",
@@ -180,6 +185,17 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		TrustedProxies:    p.list("http.trusted_proxies"),
 		CookieSecure:      p.boolean("http.cookie_secure"),
 		Version:           version,
+		TLSCertFile:       p.str("http.tls_cert_file"),
+		TLSKeyFile:        p.str("http.tls_key_file"),
+		CallerRate:        float64(p.intIn("http.rate_limit_per_second", 0, 1000000)),
+		CallerBurst:       p.intIn("http.rate_limit_burst", 1, 1000000),
+		LoginsPerMinute:   p.intIn("http.logins_per_minute", 1, 10000),
+	}
+	if (cfg.HTTP.TLSCertFile == "") != (cfg.HTTP.TLSKeyFile == "") {
+		p.fail("http.tls_cert_file", "set both http.tls_cert_file and http.tls_key_file, or neither")
+	}
+	if cfg.HTTP.TLSCertFile != "" {
+		cfg.HTTP.CookieSecure = true
 	}
 	for _, tp := range cfg.HTTP.TrustedProxies {
 		if net.ParseIP(tp) == nil {

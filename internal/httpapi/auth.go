@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -44,6 +45,16 @@ func (s *Server) login(c *gin.Context) {
 		inv.Add("password", "required")
 	}
 	if err := inv.Err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	// Sign-in attempts are limited per login name and per address, before
+	// any password is checked.
+	if err := s.logins.allow(strings.ToLower(req.Username)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.loginIPs.allow(c.ClientIP()); err != nil {
 		s.fail(c, err)
 		return
 	}

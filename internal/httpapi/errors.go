@@ -32,6 +32,8 @@ func status(err error) int {
 	switch {
 	case errors.As(err, &inv):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errBadRequest), errors.Is(err, screening.ErrMalformed):
@@ -85,6 +87,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if errors.As(err, &inv) {
 		fields = inv.Errors
 		detail = "the request has invalid fields; see errors"
+	}
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", retryAfter(rl.retry))
 	}
 	c.Set(ctxError, err)
 	c.Abort()

@@ -32,6 +32,7 @@ import (
 
 // env is a server on a fresh database with one account of each kind.
 type env struct {
+	dbURL   string
 	clock   *clock
 	cases   *postgres.Cases
 	audit   *postgres.AuditStore
@@ -65,8 +66,10 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t *testing.T, checks ...Check) *env {
 	t.Helper()
-	db := pgtest.NewDB(t)
-	return newEnvOn(t, db, checks...)
+	url := pgtest.NewURL(t)
+	e := newEnvOn(t, mustOpen(t, url), checks...)
+	e.dbURL = url
+	return e
 }
 
 func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {

@@ -54,7 +54,7 @@ func (s *Server) OpenAPI() ([]byte, error) {
 		}
 		oc.AddRespStructure(rt.Response, openapi.WithHTTPStatus(st))
 		codes := []int{http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusInternalServerError, http.StatusServiceUnavailable}
-		if rt.Roles != nil {
+		if policy[rt.Method+" "+rt.Path].Scope != scopePublic {
 			oc.AddSecurity("apiKey")
 			oc.AddSecurity("session")
 			codes = append(codes, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -22,8 +23,6 @@ type route struct {
 	Path    string // gin syntax: /v1/instruments/:id
 	Summary string
 	Tag     string
-	// Roles admitted; nil means public (no credentials needed).
-	Roles   []auth.Role
 	Handler gin.HandlerFunc
 	// For the OpenAPI document: the request (path params, query, body) and
 	// the success response with its status.
@@ -32,110 +31,58 @@ type route struct {
 	Status   int
 }
 
-var (
-	allRoles    = auth.Roles
-	staffRoles  = []auth.Role{auth.RoleAdmin, auth.RoleSupervisor, auth.RoleCounselor}
-	caseRoles   = []auth.Role{auth.RoleAdmin, auth.RoleSupervisor, auth.RoleCounselor, auth.RoleCaseSystem}
-	writerRoles = []auth.Role{auth.RoleAdmin, auth.RoleSupervisor, auth.RoleCaseSystem}
-	supervisors = []auth.Role{auth.RoleSupervisor}
-	leads       = []auth.Role{auth.RoleAdmin, auth.RoleSupervisor}
-	kiosk       = []auth.Role{auth.RoleKiosk}
-	auditors    = []auth.Role{auth.RoleAuditor}
-	admins      = []auth.Role{auth.RoleAdmin}
-)
-
 // table lists every /v1 operation.
 func (s *Server) table() []route {
 	return []route{
 		{Method: http.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Sign in with a username and password; sets a session cookie",
 			Handler: s.login, Request: loginRequest{}, Response: sessionResponse{}, Status: http.StatusOK},
-		{Method: http.MethodPost, Path: "/v1/auth/logout", Tag: "auth", Summary: "End the current session",
-			Roles: allRoles, Handler: s.logout, Status: http.StatusNoContent},
-		{Method: http.MethodGet, Path: "/v1/auth/me", Tag: "auth", Summary: "Who the caller is",
-			Roles: allRoles, Handler: s.me, Response: principalResponse{}, Status: http.StatusOK},
-		{Method: http.MethodGet, Path: "/v1/users", Tag: "admin", Summary: "List user accounts",
-			Roles: admins, Handler: s.listUsers, Response: usersResponse{}},
-		{Method: http.MethodGet, Path: "/v1/units", Tag: "admin", Summary: "List organisational units",
-			Roles: caseRoles, Handler: s.listUnits, Response: unitList{}},
-		{Method: http.MethodPut, Path: "/v1/units/:code", Tag: "admin", Summary: "Create or rename a unit",
-			Roles: admins, Handler: s.putUnit, Request: unitRequest{}, Response: postgres.Unit{}},
+		{Method: http.MethodPost, Path: "/v1/auth/logout", Tag: "auth", Summary: "End the current session", Handler: s.logout, Status: http.StatusNoContent},
+		{Method: http.MethodGet, Path: "/v1/auth/me", Tag: "auth", Summary: "Who the caller is", Handler: s.me, Response: principalResponse{}, Status: http.StatusOK},
+		{Method: http.MethodGet, Path: "/v1/users", Tag: "admin", Summary: "List user accounts", Handler: s.listUsers, Response: usersResponse{}},
+		{Method: http.MethodGet, Path: "/v1/units", Tag: "admin", Summary: "List organisational units", Handler: s.listUnits, Response: unitList{}},
+		{Method: http.MethodPut, Path: "/v1/units/:code", Tag: "admin", Summary: "Create or rename a unit", Handler: s.putUnit, Request: unitRequest{}, Response: postgres.Unit{}},
 
-		{Method: http.MethodGet, Path: "/v1/instruments", Tag: "instruments", Summary: "List questionnaires",
-			Roles: allRoles, Handler: s.listInstruments, Response: instrumentList{}},
-		{Method: http.MethodGet, Path: "/v1/instruments/:id", Tag: "instruments", Summary: "A questionnaire's definition: items, options, scoring, bands, citation",
-			Roles: allRoles, Handler: s.getInstrument, Request: idPath{}, Response: screening.Definition{}},
-		{Method: http.MethodGet, Path: "/v1/instruments/:id/fhir", Tag: "instruments", Summary: "The questionnaire as a FHIR R4 Questionnaire",
-			Roles: allRoles, Handler: s.instrumentFHIR, Request: langQuery{}, Response: map[string]any{}},
-		{Method: http.MethodPost, Path: "/v1/instruments/:id/score", Tag: "instruments", Summary: "Score answers without storing them (JSON or a FHIR QuestionnaireResponse; Accept application/fhir+json for an Observation)",
-			Roles: caseRoles, Handler: s.scoreInstrument, Request: scoreRequest{}, Response: screening.Result{}},
+		{Method: http.MethodGet, Path: "/v1/instruments", Tag: "instruments", Summary: "List questionnaires", Handler: s.listInstruments, Response: instrumentList{}},
+		{Method: http.MethodGet, Path: "/v1/instruments/:id", Tag: "instruments", Summary: "A questionnaire's definition: items, options, scoring, bands, citation", Handler: s.getInstrument, Request: idPath{}, Response: screening.Definition{}},
+		{Method: http.MethodGet, Path: "/v1/instruments/:id/fhir", Tag: "instruments", Summary: "The questionnaire as a FHIR R4 Questionnaire", Handler: s.instrumentFHIR, Request: langQuery{}, Response: map[string]any{}},
+		{Method: http.MethodPost, Path: "/v1/instruments/:id/score", Tag: "instruments", Summary: "Score answers without storing them (JSON or a FHIR QuestionnaireResponse; Accept application/fhir+json for an Observation)", Handler: s.scoreInstrument, Request: scoreRequest{}, Response: screening.Result{}},
 
-		{Method: http.MethodGet, Path: "/v1/models", Tag: "risk", Summary: "The risk models and the profile fields each reads",
-			Roles: caseRoles, Handler: s.listModels, Response: modelList{}},
-		{Method: http.MethodPost, Path: "/v1/risk/score", Tag: "risk", Summary: "Score features with a risk model without storing anything",
-			Roles: caseRoles, Handler: s.riskScore, Request: riskRequest{}, Response: riskmodel.Prediction{}},
+		{Method: http.MethodGet, Path: "/v1/models", Tag: "risk", Summary: "The risk models and the profile fields each reads", Handler: s.listModels, Response: modelList{}},
+		{Method: http.MethodPost, Path: "/v1/risk/score", Tag: "risk", Summary: "Score features with a risk model without storing anything", Handler: s.riskScore, Request: riskRequest{}, Response: riskmodel.Prediction{}},
 
-		{Method: http.MethodGet, Path: "/v1/subjects", Tag: "subjects", Summary: "List the people the caller may see",
-			Roles: caseRoles, Handler: s.listSubjects, Request: subjectQuery{}, Response: subjectList{}},
-		{Method: http.MethodPut, Path: "/v1/subjects/:subject_id", Tag: "subjects", Summary: "Create or update a person under supervision",
-			Roles: writerRoles, Handler: s.putSubject, Request: subjectRequest{}, Response: casework.Subject{}},
-		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id", Tag: "subjects", Summary: "A person under supervision",
-			Roles: caseRoles, Handler: s.getSubject, Request: subjectPath{}, Response: casework.Subject{}},
-		{Method: http.MethodPost, Path: "/v1/subjects/:subject_id/assessments", Tag: "assessments", Summary: "Score and store an administration (honours Idempotency-Key)",
-			Roles: caseRoles, Handler: s.createAssessment, Request: assessmentRequest{}, Response: casework.Assessment{}, Status: http.StatusCreated},
-		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/assessments", Tag: "assessments", Summary: "A person's assessments, newest first",
-			Roles: caseRoles, Handler: s.listAssessments, Request: assessmentQuery{}, Response: assessmentList{}},
-		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/trends/:instrument", Tag: "assessments", Summary: "A person's results on one instrument over time, with reliable-change markers",
-			Roles: caseRoles, Handler: s.trend, Request: trendPath{}, Response: trendResponse{}},
-		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/schedule", Tag: "assessments", Summary: "When each instrument is next due",
-			Roles: caseRoles, Handler: s.subjectSchedule, Request: subjectPath{}, Response: dueList{}},
-		{Method: http.MethodPost, Path: "/v1/subjects/:subject_id/sessions", Tag: "sessions", Summary: "Open a screening session, optionally with a one-time kiosk link",
-			Roles: staffRoles, Handler: s.createSession, Request: sessionRequest{}, Response: sessionCreated{}, Status: http.StatusCreated},
-		{Method: http.MethodPost, Path: "/v1/subjects/:subject_id/recommendations", Tag: "risk", Summary: "Recommend a supervision level from the stored profile (advisory, explained)",
-			Roles: caseRoles, Handler: s.createRecommendation, Request: recommendationRequest{}, Response: casework.Recommendation{}, Status: http.StatusCreated},
-		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/recommendations", Tag: "risk", Summary: "A person's recommendations, newest first",
-			Roles: caseRoles, Handler: s.listRecommendations, Request: subjectPath{}, Response: recommendationList{}},
+		{Method: http.MethodGet, Path: "/v1/subjects", Tag: "subjects", Summary: "List the people the caller may see", Handler: s.listSubjects, Request: subjectQuery{}, Response: subjectList{}},
+		{Method: http.MethodPut, Path: "/v1/subjects/:subject_id", Tag: "subjects", Summary: "Create or update a person under supervision", Handler: s.putSubject, Request: subjectRequest{}, Response: casework.Subject{}},
+		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id", Tag: "subjects", Summary: "A person under supervision", Handler: s.getSubject, Request: subjectPath{}, Response: casework.Subject{}},
+		{Method: http.MethodPost, Path: "/v1/subjects/:subject_id/assessments", Tag: "assessments", Summary: "Score and store an administration (honours Idempotency-Key)", Handler: s.createAssessment, Request: assessmentRequest{}, Response: casework.Assessment{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/assessments", Tag: "assessments", Summary: "A person's assessments, newest first", Handler: s.listAssessments, Request: assessmentQuery{}, Response: assessmentList{}},
+		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/trends/:instrument", Tag: "assessments", Summary: "A person's results on one instrument over time, with reliable-change markers", Handler: s.trend, Request: trendPath{}, Response: trendResponse{}},
+		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/schedule", Tag: "assessments", Summary: "When each instrument is next due", Handler: s.subjectSchedule, Request: subjectPath{}, Response: dueList{}},
+		{Method: http.MethodPost, Path: "/v1/subjects/:subject_id/sessions", Tag: "sessions", Summary: "Open a screening session, optionally with a one-time kiosk link", Handler: s.createSession, Request: sessionRequest{}, Response: sessionCreated{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/v1/subjects/:subject_id/recommendations", Tag: "risk", Summary: "Recommend a supervision level from the stored profile (advisory, explained)", Handler: s.createRecommendation, Request: recommendationRequest{}, Response: casework.Recommendation{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/v1/subjects/:subject_id/recommendations", Tag: "risk", Summary: "A person's recommendations, newest first", Handler: s.listRecommendations, Request: subjectPath{}, Response: recommendationList{}},
 
-		{Method: http.MethodGet, Path: "/v1/sessions/:id", Tag: "sessions", Summary: "A screening session with its saved answers",
-			Roles: staffRoles, Handler: s.getSession, Request: idPath{}, Response: casework.Session{}},
-		{Method: http.MethodPut, Path: "/v1/sessions/:id/answers", Tag: "sessions", Summary: "Save answers item by item (autosave)",
-			Roles: staffRoles, Handler: s.saveAnswers, Request: answersRequest{}, Response: casework.Session{}},
-		{Method: http.MethodPost, Path: "/v1/sessions/:id/submit", Tag: "sessions", Summary: "Score and store every instrument of the session, once",
-			Roles: staffRoles, Handler: s.submitSession, Request: submitRequest{}, Response: submitResponse{}, Status: http.StatusCreated},
-		{Method: http.MethodGet, Path: "/v1/kiosk/session", Tag: "kiosk", Summary: "The kiosk token's session: questions and saved answers",
-			Roles: kiosk, Handler: s.getSession, Response: kioskView{}},
-		{Method: http.MethodPut, Path: "/v1/kiosk/session/answers", Tag: "kiosk", Summary: "Save answers from the kiosk",
-			Roles: kiosk, Handler: s.saveAnswers, Request: kioskAnswersRequest{}, Response: kioskView{}},
-		{Method: http.MethodPost, Path: "/v1/kiosk/session/submit", Tag: "kiosk", Summary: "Submit the kiosk session; the link stops working",
-			Roles: kiosk, Handler: s.submitSession, Response: submitResponse{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/v1/sessions/:id", Tag: "sessions", Summary: "A screening session with its saved answers", Handler: s.getSession, Request: idPath{}, Response: casework.Session{}},
+		{Method: http.MethodPut, Path: "/v1/sessions/:id/answers", Tag: "sessions", Summary: "Save answers item by item (autosave)", Handler: s.saveAnswers, Request: answersRequest{}, Response: casework.Session{}},
+		{Method: http.MethodPost, Path: "/v1/sessions/:id/submit", Tag: "sessions", Summary: "Score and store every instrument of the session, once", Handler: s.submitSession, Request: submitRequest{}, Response: submitResponse{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/v1/kiosk/session", Tag: "kiosk", Summary: "The kiosk token's session: questions and saved answers", Handler: s.getSession, Response: kioskView{}},
+		{Method: http.MethodPut, Path: "/v1/kiosk/session/answers", Tag: "kiosk", Summary: "Save answers from the kiosk", Handler: s.saveAnswers, Request: kioskAnswersRequest{}, Response: kioskView{}},
+		{Method: http.MethodPost, Path: "/v1/kiosk/session/submit", Tag: "kiosk", Summary: "Submit the kiosk session; the link stops working", Handler: s.submitSession, Response: submitResponse{}, Status: http.StatusCreated},
 
-		{Method: http.MethodGet, Path: "/v1/flags", Tag: "flags", Summary: "Flags in the caller's scope, most urgent first",
-			Roles: staffRoles, Handler: s.listFlags, Request: flagQuery{}, Response: flagList{}},
-		{Method: http.MethodGet, Path: "/v1/flags/:id", Tag: "flags", Summary: "One flag",
-			Roles: staffRoles, Handler: s.getFlag, Request: idPath{}, Response: casework.Flag{}},
-		{Method: http.MethodPost, Path: "/v1/flags/:id/acknowledge", Tag: "flags", Summary: "Acknowledge an open flag",
-			Roles: staffRoles, Handler: s.acknowledgeFlag, Request: idPath{}, Response: casework.Flag{}},
-		{Method: http.MethodPost, Path: "/v1/flags/:id/resolve", Tag: "flags", Summary: "Resolve an acknowledged flag with a code and note",
-			Roles: staffRoles, Handler: s.resolveFlag, Request: resolveRequest{}, Response: casework.Flag{}},
+		{Method: http.MethodGet, Path: "/v1/flags", Tag: "flags", Summary: "Flags in the caller's scope, most urgent first", Handler: s.listFlags, Request: flagQuery{}, Response: flagList{}},
+		{Method: http.MethodGet, Path: "/v1/flags/:id", Tag: "flags", Summary: "One flag", Handler: s.getFlag, Request: idPath{}, Response: casework.Flag{}},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/acknowledge", Tag: "flags", Summary: "Acknowledge an open flag", Handler: s.acknowledgeFlag, Request: idPath{}, Response: casework.Flag{}},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/resolve", Tag: "flags", Summary: "Resolve an acknowledged flag with a code and note", Handler: s.resolveFlag, Request: resolveRequest{}, Response: casework.Flag{}},
 
-		{Method: http.MethodPost, Path: "/v1/recommendations/:id/overrides", Tag: "overrides", Summary: "Request a different tier than recommended (coded reason and note)",
-			Roles: []auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, Handler: s.createOverride, Request: overrideRequest{}, Response: casework.Override{}, Status: http.StatusCreated},
-		{Method: http.MethodGet, Path: "/v1/overrides", Tag: "overrides", Summary: "Overrides in the caller's scope, pending first",
-			Roles: staffRoles, Handler: s.listOverrides, Response: overrideList{}},
-		{Method: http.MethodPost, Path: "/v1/overrides/:id/approve", Tag: "overrides", Summary: "Approve an override (a supervisor of the unit, not the requester)",
-			Roles: supervisors, Handler: s.decideOverride(true), Request: decisionRequest{}, Response: casework.Override{}},
-		{Method: http.MethodPost, Path: "/v1/overrides/:id/reject", Tag: "overrides", Summary: "Reject an override (a supervisor of the unit, not the requester)",
-			Roles: supervisors, Handler: s.decideOverride(false), Request: decisionRequest{}, Response: casework.Override{}},
-		{Method: http.MethodGet, Path: "/v1/analytics/overrides", Tag: "overrides", Summary: "Override rate and direction by counselor, unit or reason",
-			Roles: leads, Handler: s.overrideAnalytics, Request: analyticsQuery{}, Response: analyticsResponse{}},
+		{Method: http.MethodPost, Path: "/v1/recommendations/:id/overrides", Tag: "overrides", Summary: "Request a different tier than recommended (coded reason and note)", Handler: s.createOverride, Request: overrideRequest{}, Response: casework.Override{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/v1/overrides", Tag: "overrides", Summary: "Overrides in the caller's scope, pending first", Handler: s.listOverrides, Response: overrideList{}},
+		{Method: http.MethodPost, Path: "/v1/overrides/:id/approve", Tag: "overrides", Summary: "Approve an override (a supervisor of the unit, not the requester)", Handler: s.decideOverride(true), Request: decisionRequest{}, Response: casework.Override{}},
+		{Method: http.MethodPost, Path: "/v1/overrides/:id/reject", Tag: "overrides", Summary: "Reject an override (a supervisor of the unit, not the requester)", Handler: s.decideOverride(false), Request: decisionRequest{}, Response: casework.Override{}},
+		{Method: http.MethodGet, Path: "/v1/analytics/overrides", Tag: "overrides", Summary: "Override rate and direction by counselor, unit or reason", Handler: s.overrideAnalytics, Request: analyticsQuery{}, Response: analyticsResponse{}},
 
-		{Method: http.MethodGet, Path: "/v1/reassessments", Tag: "dashboard", Summary: "Screenings due or overdue under the reassessment policy",
-			Roles: caseRoles, Handler: s.reassessments, Request: dueQuery{}, Response: dueList{}},
-		{Method: http.MethodGet, Path: "/v1/dashboard", Tag: "dashboard", Summary: "Tier distribution, overdue reassessments, new-entrant screening coverage, open flags",
-			Roles: staffRoles, Handler: s.dashboard, Request: dashboardQuery{}, Response: postgres.Dashboard{}},
-		{Method: http.MethodGet, Path: "/v1/notifications", Tag: "flags", Summary: "Webhook deliveries and their status",
-			Roles: leads, Handler: s.listNotifications, Response: notificationList{}},
-		{Method: http.MethodGet, Path: "/v1/audit", Tag: "audit", Summary: "The audit trail, filtered by subject, actor and time",
-			Roles: auditors, Handler: s.listAudit, Request: auditQuery{}, Response: auditList{}},
+		{Method: http.MethodGet, Path: "/v1/reassessments", Tag: "dashboard", Summary: "Screenings due or overdue under the reassessment policy", Handler: s.reassessments, Request: dueQuery{}, Response: dueList{}},
+		{Method: http.MethodGet, Path: "/v1/dashboard", Tag: "dashboard", Summary: "Tier distribution, overdue reassessments, new-entrant screening coverage, open flags", Handler: s.dashboard, Request: dashboardQuery{}, Response: postgres.Dashboard{}},
+		{Method: http.MethodGet, Path: "/v1/notifications", Tag: "flags", Summary: "Webhook deliveries and their status", Handler: s.listNotifications, Response: notificationList{}},
+		{Method: http.MethodGet, Path: "/v1/audit", Tag: "audit", Summary: "The audit trail, filtered by subject, actor and time", Handler: s.listAudit, Request: auditQuery{}, Response: auditList{}},
 	}
 }
 
@@ -148,21 +95,27 @@ func (s *Server) buildRouter() error {
 	}
 	e.Use(requestIDs, s.accessLog, s.instrument, s.recoverer, s.deadline)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
-	e.GET("/openapi.json", s.openapi)
+	ops := e.Group("", securityHeaders)
+	ops.GET("/healthz", s.healthz)
+	ops.GET("/readyz", s.readyz)
+	ops.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+	ops.GET("/openapi.json", s.openapi)
 
 	s.routes = s.table()
-	v1 := e.Group("", s.limitBody)
+	for _, rt := range s.routes {
+		if _, ok := policy[rt.Method+" "+rt.Path]; !ok {
+			return fmt.Errorf("route %s %s has no access policy (internal/httpapi/policy.go)", rt.Method, rt.Path)
+		}
+	}
+	v1 := e.Group("", securityHeaders, s.limitBody)
 	if s.deps.Audit != nil {
 		v1.Use(s.auditTrail)
 	}
-	v1.Use(s.authenticate)
+	v1.Use(s.authenticate, s.limitCallers)
 	for _, r := range s.routes {
 		hs := []gin.HandlerFunc{}
-		if r.Roles != nil {
-			hs = append(hs, s.requireRoles(r.Roles))
+		if pol := policy[r.Method+" "+r.Path]; pol.Scope != scopePublic {
+			hs = append(hs, s.requireRoles(pol.Roles))
 		}
 		v1.Handle(r.Method, r.Path, append(hs, r.Handler)...)
 	}
@@ -179,6 +132,7 @@ func (s *Server) buildRouter() error {
 		writeProblem(c.Writer, c.Request, http.StatusNotFound, "", "no such resource", nil)
 	})
 	e.NoMethod(func(c *gin.Context) {
+		securityHeaders(c)
 		if ms := allowedMethods(e, c.Request.URL.Path); ms != "" {
 			c.Header("Allow", ms)
 		}
@@ -225,7 +179,7 @@ type RouteInfo struct {
 func (s *Server) Routes() []RouteInfo {
 	out := make([]RouteInfo, 0, len(s.routes))
 	for _, r := range s.routes {
-		out = append(out, RouteInfo{Method: r.Method, Path: r.Path, Roles: r.Roles})
+		out = append(out, RouteInfo{Method: r.Method, Path: r.Path, Roles: policy[r.Method+" "+r.Path].Roles})
 	}
 	return out
 }

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,13 @@ type Config struct {
 	TrustedProxies    []string // addresses whose X-Forwarded-For is believed; none by default
 	CookieSecure      bool     // mark the session cookie Secure (always with TLS)
 	Version           string
+	// TLSCertFile and TLSKeyFile, when both set, make the listener TLS 1.2+.
+	TLSCertFile, TLSKeyFile string
+	// Rate limits: requests per second (and burst) per authenticated caller,
+	// and sign-in attempts per minute per login name and per address.
+	CallerRate      float64
+	CallerBurst     int
+	LoginsPerMinute int
 }
 
 // DefaultConfig returns the defaults used when a setting is not given.
@@ -43,6 +51,9 @@ func DefaultConfig() Config {
 		RequestTimeout:    30 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxBodyBytes:      1 << 20,
+		CallerRate:        100,
+		CallerBurst:       200,
+		LoginsPerMinute:   10,
 	}
 }
 
@@ -92,6 +103,9 @@ type Server struct {
 	routes   []route
 	metrics  *httpMetrics
 	stopping atomic.Bool
+	callers  *limiter
+	logins   *limiter // per login name
+	loginIPs *limiter // per address: offices share one, so five times looser
 }
 
 // New builds the server and its router.
@@ -100,7 +114,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Log, Registry and Auth are required")
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: d.Log, deps: d}
+	s := &Server{cfg: cfg, log: d.Log, deps: d,
+		callers:  newLimiter(cfg.CallerRate, cfg.CallerBurst),
+		logins:   newLimiter(float64(cfg.LoginsPerMinute)/60, cfg.LoginsPerMinute),
+		loginIPs: newLimiter(float64(5*cfg.LoginsPerMinute)/60, 5*cfg.LoginsPerMinute)}
 	s.metrics = newHTTPMetrics(d.Registry, cfg.Version)
 	if err := s.buildRouter(); err != nil {
 		return nil, err
@@ -133,7 +150,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { errc <- srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
