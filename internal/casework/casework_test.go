@@ -75,6 +75,7 @@ func FuzzSubjectInput(f *testing.F) {
 			BirthYear        *int           `json:"birth_year"`
 			SupervisionType  string         `json:"supervision_type"`
 			Unit             string         `json:"unit"`
+			Counselor        string         `json:"counselor"`
 			SupervisionStart string         `json:"supervision_start"`
 			SupervisionEnd   string         `json:"supervision_end"`
 			Profile          map[string]any `json:"profile"`

@@ -334,4 +334,3 @@ func TestCallerRateLimit(t *testing.T) {
 		t.Errorf("another caller = %d", resp.StatusCode)
 	}
 }
-
