@@ -10,4 +10,7 @@ if [ -z "${SUNPATH_TEST_DATABASE_URL:-}" ]; then
 	SUNPATH_TEST_DATABASE_URL=$(LOCALPG_MAX_CONNECTIONS=400 scripts/localpg.sh start "$dir")
 	export SUNPATH_TEST_DATABASE_URL
 fi
+# Tools the tests drive for real: promtool (alert rules) and Chromium (UI).
+SUNPATH_PROMTOOL=$(scripts/ensure-promtool.sh)
+export SUNPATH_PROMTOOL
 go test -race -shuffle=on -count=1 -timeout 30m "${@:-./...}"
