@@ -27,7 +27,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	./scripts/bench.sh
 
 # Retrain the shipped models from ../shared/data (cgo: golearn's liblinear).
 DATA ?= ../shared/data

@@ -31,6 +31,7 @@ type Config struct {
 	Database    postgres.Config
 	HTTP        httpapi.Config
 	Session     auth.SessionPolicy
+	KeyCacheTTL time.Duration
 	LogLevel    slog.Level
 	Instruments InstrumentsConfig
 	Models      ModelsConfig
@@ -40,6 +41,8 @@ type Config struct {
 	Workflow    httpapi.Workflow
 	Webhooks    WebhooksConfig
 	Jobs        JobsConfig
+	// DebugAddr, when set, serves net/http/pprof there (loopback only).
+	DebugAddr string
 }
 
 // CryptoConfig holds the keys that seal answers, notes and names at rest.
@@ -99,6 +102,7 @@ func defaults() map[string]any {
 		"http.rate_limit_burst":      h.CallerBurst,
 		"http.logins_per_minute":     h.LoginsPerMinute,
 		"session.idle_timeout":       auth.DefaultSessionPolicy.Idle.String(),
+		"auth.api_key_cache_ttl":     "5s",
 		"session.absolute_timeout":   auth.DefaultSessionPolicy.Absolute.String(),
 		"log.level":                  "info",
 		"instruments.overlay_dir":    "",
@@ -124,6 +128,7 @@ func defaults() map[string]any {
 		"schedule.lenient":           casework.DefaultSchedule.Every[casework.Lenient].String(),
 		"schedule.unassigned":        casework.DefaultSchedule.Unassigned.String(),
 		"schedule.new_entrant":       casework.DefaultSchedule.NewEntrant.String(),
+		"debug.addr":                 "",
 		"jobs.seal_interval":         "1s",
 		"jobs.escalate_interval":     "15s",
 		"jobs.deliver_interval":      "2s",
@@ -204,6 +209,9 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 			}
 		}
 	}
+	if cfg.KeyCacheTTL, _ = time.ParseDuration(p.str("auth.api_key_cache_ttl")); cfg.KeyCacheTTL < 0 || cfg.KeyCacheTTL > time.Minute {
+		p.fail("auth.api_key_cache_ttl", "must be a duration from 0s to 1m")
+	}
 	cfg.Session = auth.SessionPolicy{Idle: p.dur("session.idle_timeout"), Absolute: p.dur("session.absolute_timeout")}
 	if err := cfg.LogLevel.UnmarshalText([]byte(p.str("log.level"))); err != nil {
 		p.fail("log.level", "must be debug, info, warn or error")
@@ -254,6 +262,11 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		SessionTTL:     p.dur("workflow.session_ttl"),
 		KioskTTL:       p.dur("workflow.kiosk_ttl"),
 		ReliableChange: reliableChange,
+	}
+	if cfg.DebugAddr = p.str("debug.addr"); cfg.DebugAddr != "" {
+		if host, _, err := net.SplitHostPort(cfg.DebugAddr); err != nil || !net.ParseIP(host).IsLoopback() {
+			p.fail("debug.addr", "must be a loopback host:port, e.g. 127.0.0.1:6060")
+		}
 	}
 	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval")}
 	return cfg, p.err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +53,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	reg.MustRegister(newPoolCollector(db))
 	accounts := postgres.NewAccounts(db)
 	authSvc := auth.NewService(accounts, cfg.Session)
+	authSvc.CacheAPIKeys(cfg.KeyCacheTTL)
 
 	// Instruments and models are data checked at startup: a bad definition
 	// or a model whose sha256 does not match stops the server here.
@@ -134,6 +137,15 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.DebugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dbg := &http.Server{Addr: cfg.DebugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = dbg.ListenAndServe() }()
+		defer dbg.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {

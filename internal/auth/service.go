@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -13,12 +14,28 @@ type Service struct {
 	store  Store
 	policy SessionPolicy
 	now    func() time.Time
+
+	// keyTTL bounds how long a verified API key is trusted without asking
+	// the database again, and so how long a revocation takes to reach every
+	// replica. Zero asks every time.
+	keyTTL time.Duration
+	mu     sync.Mutex
+	keys   map[string]cachedKey
+}
+
+type cachedKey struct {
+	p       Principal
+	expires time.Time
 }
 
 // NewService returns a Service over store.
 func NewService(store Store, policy SessionPolicy) *Service {
-	return &Service{store: store, policy: policy, now: time.Now}
+	return &Service{store: store, policy: policy, now: time.Now, keys: map[string]cachedKey{}}
 }
+
+// CacheAPIKeys makes verified API keys trusted for ttl before they are
+// checked again (revocation then takes up to ttl to apply everywhere).
+func (s *Service) CacheAPIKeys(ttl time.Duration) { s.keyTTL = ttl }
 
 // Policy returns the session policy in force.
 func (s *Service) Policy() SessionPolicy { return s.policy }
@@ -83,7 +100,25 @@ func (s *Service) APIKey(ctx context.Context, key string) (Principal, error) {
 	if !WellFormed(key, APIKeyPrefix) {
 		return Principal{}, fmt.Errorf("malformed api key: %w", ErrUnauthorized)
 	}
-	return s.store.APIKeyPrincipal(ctx, HashToken(key))
+	hash := HashToken(key)
+	if s.keyTTL > 0 {
+		s.mu.Lock()
+		c, ok := s.keys[string(hash)]
+		s.mu.Unlock()
+		if ok && s.now().Before(c.expires) {
+			return c.p, nil
+		}
+	}
+	p, err := s.store.APIKeyPrincipal(ctx, hash)
+	if err == nil && s.keyTTL > 0 {
+		s.mu.Lock()
+		if len(s.keys) > 10000 {
+			clear(s.keys) // a bound, not an eviction policy: keys are few
+		}
+		s.keys[string(hash)] = cachedKey{p: p, expires: s.now().Add(s.keyTTL)}
+		s.mu.Unlock()
+	}
+	return p, err
 }
 
 // CreateUser hashes password and stores a new user.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,19 +52,11 @@ func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a NewAsse
 		return casework.Assessment{}, err
 	}
 	now := t.c.now().UTC()
-	_, err = t.tx.Exec(ctx, `INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language,
-		answers, result, total, severity, administered_by, started_at, completed_at, created_by, session_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		id, sid, a.Instrument, a.Version, a.ContentHash, a.EngineVersion, a.Language,
-		t.seal(a.Answers, "assessments", "answers", id.String()), a.Result, a.Total, nullString(a.Severity),
-		a.AdministeredBy, a.StartedAt, a.CompletedAt, t.p.Actor(), a.SessionID)
-	if err != nil {
-		return casework.Assessment{}, fmt.Errorf("insert assessment: %w", err)
-	}
-	t.Resource("assessment", id.String(), subj.ID)
+	// The rules read earlier results, so they run before this one is
+	// queued for insertion with the rest of the unit of work.
 	flags := append([]FlagSpec(nil), a.Flags...)
 	for _, r := range rules {
-		fired, err := t.consecutive(ctx, sid, r)
+		fired, err := t.consecutive(ctx, sid, r, a)
 		if err != nil {
 			return casework.Assessment{}, err
 		}
@@ -71,6 +64,13 @@ func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a NewAsse
 			flags = append(flags, FlagSpec{Code: r.Code, Level: r.Level})
 		}
 	}
+	t.later(`INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language,
+		answers, result, total, severity, administered_by, started_at, completed_at, created_by, session_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		id, sid, a.Instrument, a.Version, a.ContentHash, a.EngineVersion, a.Language,
+		t.seal(a.Answers, "assessments", "answers", id.String()), a.Result, a.Total, nullString(a.Severity),
+		a.AdministeredBy, a.StartedAt, a.CompletedAt, t.p.Actor(), a.SessionID)
+	t.Resource("assessment", id.String(), subj.ID)
 	out := casework.Assessment{
 		ID: id.String(), SubjectID: subj.ID, Instrument: a.Instrument, InstrumentVersion: a.Version,
 		ContentHash: a.ContentHash, EngineVersion: a.EngineVersion, Language: a.Language, Result: a.Result,
@@ -99,26 +99,31 @@ func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a NewAsse
 	return out, nil
 }
 
-// consecutive reports whether the newest r.Count results of r.Instrument
-// (including one just inserted) all have one of r.Severities, and no flag of
-// the rule is already unresolved for the subject.
-func (t *Tx) consecutive(ctx context.Context, sid uuid.UUID, r ConsecutiveRule) (bool, error) {
+// consecutive reports whether the new result a and the r.Count−1 results of
+// r.Instrument before it all have one of r.Severities, and no flag of the
+// rule is already unresolved for the subject. It asks the database only
+// when a itself qualifies.
+func (t *Tx) consecutive(ctx context.Context, sid uuid.UUID, r ConsecutiveRule, a NewAssessment) (bool, error) {
+	if a.Instrument != r.Instrument || !slices.Contains(r.Severities, a.Severity) {
+		return false, nil
+	}
+	if r.Count <= 1 {
+		return true, nil
+	}
 	var fired bool
-	err := t.tx.QueryRow(ctx, `SELECT count(*) = $3 AND bool_and(severity = ANY($4))
+	err := t.tx.QueryRow(ctx, `SELECT count(*) = $3 AND coalesce(bool_and(severity = ANY($4)), false)
 		  AND NOT EXISTS (SELECT 1 FROM flags WHERE subject_id = $1 AND code = $5 AND status <> 'resolved')
 		FROM (SELECT severity FROM assessments WHERE subject_id = $1 AND instrument = $2
-		      ORDER BY completed_at DESC, created_at DESC LIMIT $3) last`,
-		sid, r.Instrument, r.Count, r.Severities, r.Code).Scan(&fired)
+		      ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier`,
+		sid, r.Instrument, r.Count-1, r.Severities, r.Code).Scan(&fired)
 	return fired, err
 }
 
 func (t *Tx) raiseFlag(ctx context.Context, subj casework.Subject, sid uuid.UUID, assessment *uuid.UUID, source string, f FlagSpec, now time.Time) (casework.Flag, error) {
 	id := uuid.New()
 	deadline := t.c.flags.Deadline(f.Level, now)
-	if _, err := t.tx.Exec(ctx, `INSERT INTO flags (id, subject_id, assessment_id, source, code, level, item, raised_at, deadline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, sid, assessment, source, f.Code, f.Level, f.Item, now, deadline); err != nil {
-		return casework.Flag{}, fmt.Errorf("insert flag: %w", err)
-	}
+	t.later(`INSERT INTO flags (id, subject_id, assessment_id, source, code, level, item, raised_at, deadline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, sid, assessment, source, f.Code, f.Level, f.Item, now, deadline)
 	fl := casework.Flag{ID: id.String(), SubjectID: subj.ID, Source: source, Code: f.Code, Level: f.Level, Item: f.Item,
 		Status: "open", RaisedAt: now, Deadline: deadline, Unit: subj.Unit, Counselor: subj.Counselor}
 	if assessment != nil {
@@ -145,10 +150,7 @@ func (t *Tx) notify(ctx context.Context, topic string, f casework.Flag, audience
 		return err
 	}
 	for _, ep := range t.c.endpoints {
-		if _, err := t.tx.Exec(ctx, `INSERT INTO outbox (delivery_id, endpoint, topic, payload) VALUES ($1, $2, $3, $4)`,
-			uuid.New(), ep, topic, payload); err != nil {
-			return fmt.Errorf("queue notification: %w", err)
-		}
+		t.later(`INSERT INTO outbox (delivery_id, endpoint, topic, payload) VALUES ($1, $2, $3, $4)`, uuid.New(), ep, topic, payload)
 	}
 	return nil
 }

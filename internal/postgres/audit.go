@@ -27,16 +27,19 @@ INSERT INTO audit_pending (event_id) SELECT id FROM e RETURNING event_id`
 // recordAudit appends ev inside tx: no audit, no change.
 func recordAudit(ctx context.Context, tx pgx.Tx, ev audit.Event) (int64, error) {
 	var id int64
-	var detail *string
-	if ev.Detail != "" {
-		detail = &ev.Detail
-	}
-	err := tx.QueryRow(ctx, insertAuditSQL, ev.Actor, ev.Role, ev.Action, ev.ResourceType, ev.ResourceID,
-		ev.Subject, string(ev.Outcome), ev.RequestID, detail).Scan(&id)
+	err := tx.QueryRow(ctx, insertAuditSQL, auditArgs(ev)...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record audit event: %w", err)
 	}
 	return id, nil
+}
+
+func auditArgs(ev audit.Event) []any {
+	var detail *string
+	if ev.Detail != "" {
+		detail = &ev.Detail
+	}
+	return []any{ev.Actor, ev.Role, ev.Action, ev.ResourceType, ev.ResourceID, ev.Subject, string(ev.Outcome), ev.RequestID, detail}
 }
 
 // Record appends one event in its own transaction (denials, reads without a

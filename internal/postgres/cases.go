@@ -76,7 +76,14 @@ type Tx struct {
 	tx pgx.Tx
 	p  auth.Principal
 	ev *audit.Event
+	// pending holds writes that nothing later in the unit of work reads;
+	// Write sends them with the audit event and the idempotency record in
+	// one pipelined round trip just before COMMIT.
+	pending pgx.Batch
 }
+
+// later queues a write for the end of the unit of work.
+func (t *Tx) later(sql string, args ...any) { t.pending.Queue(sql, args...) }
 
 // Resource records which resource the operation touched, for its audit event.
 func (t *Tx) Resource(typ, id, subject string) {
@@ -110,13 +117,13 @@ func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 		if rep, err = fn(t); err != nil {
 			return err
 		}
-		if _, err := recordAudit(ctx, tx, ev); err != nil {
-			return err
-		}
+		t.later(insertAuditSQL, auditArgs(ev)...)
 		if op.Idem != nil {
-			_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = $3, body = $4 WHERE client = $1 AND key = $2`,
+			t.later(`UPDATE idempotency_keys SET status = $3, body = $4 WHERE client = $1 AND key = $2`,
 				op.Idem.Client, op.Idem.Key, rep.Status, rep.Body)
-			return err
+		}
+		if err := tx.SendBatch(ctx, &t.pending).Close(); err != nil {
+			return fmt.Errorf("write %s: %w", ev.Action, err)
 		}
 		return nil
 	})

@@ -62,7 +62,7 @@ func (c *Cases) Escalate(ctx context.Context) ([]casework.Flag, error) {
 				return err
 			}
 		}
-		return nil
+		return tx.SendBatch(ctx, &t.pending).Close()
 	})
 	if err != nil {
 		return nil, err

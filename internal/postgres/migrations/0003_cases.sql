@@ -69,7 +69,7 @@ CREATE TABLE assessments (
 	created_at         timestamptz NOT NULL DEFAULT now(),
 	session_id         uuid REFERENCES screening_sessions (id)
 );
-CREATE INDEX assessments_subject ON assessments (subject_id, instrument, completed_at DESC);
+CREATE INDEX assessments_subject ON assessments (subject_id, instrument, completed_at DESC, created_at DESC);
 
 CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

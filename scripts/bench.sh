@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench.sh: the Go benchmarks, then an end-to-end load test of persisted,
+# audited PHQ-9 submissions through the real API (API key, Idempotency-Key,
+# 64 connections), and pgbench doing the same two inserts per transaction
+# (assessment + audit event) on the same PostgreSQL, with the ratio.
+# Everything runs on this machine against loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNS=${CONNS:-64}
+SECONDS_RUN=${SECONDS_RUN:-20}
+
+echo "== Go benchmarks (scoring, model inference, request decoding)"
+go test -run '^$' -bench . -benchmem -benchtime 2s ./internal/instrument/ ./internal/screening/ ./internal/riskmodel/ ./internal/httpapi/ ./internal/audit/ 2>&1 |
+	grep -E '^(Benchmark|ok|FAIL)' || true
+
+make -s build
+go build -o bin/sunpath-load ./cmd/sunpath-load
+dir=$(mktemp -d /tmp/sunpath-bench.XXXXXX)
+chmod 755 "$dir"
+cleanup() {
+	[ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
+	scripts/localpg.sh stop "$dir/pg" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+URL=$(LOCALPG_MAX_CONNECTIONS=200 scripts/localpg.sh start "$dir/pg" 2>/dev/null)
+export SUNPATH_DATABASE_URL=$URL
+export SUNPATH_CRYPTO_KEYS="b1:$(bin/sunpath keys generate)"
+export SUNPATH_HTTP_ADDR=127.0.0.1:0
+export SUNPATH_HTTP_RATE_LIMIT_PER_SECOND=0 # measure the service, not the limiter
+export SUNPATH_LOG_LEVEL=warn
+bin/sunpath migrate >/dev/null
+KEY=$(bin/sunpath apikey create --name bench --role admin | tail -1)
+bin/sunpath serve >"$dir/serve.out" 2>"$dir/serve.err" &
+SRV=$!
+for _ in $(seq 100); do
+	BASE=$(grep -o 'http://[0-9.:]*' "$dir/serve.out" || true)
+	[ -n "$BASE" ] && curl -sf "$BASE/readyz" >/dev/null && break
+	sleep 0.1
+done
+[ -n "$BASE" ] || { cat "$dir/serve.err"; exit 1; }
+H=(-H "Authorization: Bearer $KEY" -H 'Content-Type: application/json')
+curl -sf -X PUT "$BASE/v1/units/bench" "${H[@]}" -d '{"name":"bench"}' >/dev/null
+curl -sf -X PUT "$BASE/v1/subjects/LOAD-1" "${H[@]}" -d '{"display_name":"load","sex":"unknown","supervision_type":"probation","unit":"bench"}' >/dev/null
+
+echo
+echo "== End to end: $CONNS connections, ${SECONDS_RUN}s"
+bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -duration "${SECONDS_RUN}s" -json >"$dir/load.json"
+kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=
+
+# pgbench: the same two rows per transaction, sized like the service's.
+SUBJECT=$(psql -qtA "$URL" -c "SELECT id FROM subjects WHERE external_id = 'LOAD-1'")
+RESULT=$(psql -qtA "$URL" -c "SELECT result::text FROM assessments LIMIT 1")
+ANSWERS_LEN=$(psql -qtA "$URL" -c "SELECT length(answers) FROM assessments LIMIT 1")
+cat >"$dir/pgbench.sql" <<SQL
+BEGIN;
+INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language, answers, result,
+  total, severity, administered_by, completed_at, created_by)
+VALUES (gen_random_uuid(), '$SUBJECT', 'phq9', '1.0.0', 'sha256:bench', '1.0.0', 'zh-CN', decode(repeat('5a', $ANSWERS_LEN), 'hex'),
+  '$RESULT'::jsonb, 4, 'minimal', 'api_key:bench', now(), 'api_key:bench');
+INSERT INTO audit_events (actor, role, action, resource_type, resource_id, subject, outcome, request_id)
+VALUES ('api_key:bench', 'admin', 'assessment.create', 'assessment', 'x', 'LOAD-1', 'success', 'bench');
+END;
+SQL
+echo "== pgbench: the same two inserts per transaction, $CONNS clients, ${SECONDS_RUN}s"
+pgbench -n -c "$CONNS" -j 2 -T "$SECONDS_RUN" --log --log-prefix="$dir/pgb" -f "$dir/pgbench.sql" "$URL" >"$dir/pgbench.out" 2>&1 ||
+	{ cat "$dir/pgbench.out"; exit 1; }
+
+python3 - "$dir" <<'PY'
+import json, sys, glob, re
+d = sys.argv[1]
+load = json.load(open(f"{d}/load.json"))
+pg = open(f"{d}/pgbench.out").read()
+tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", pg).group(1))
+lat = []
+for f in glob.glob(f"{d}/pgb.*"):
+    for line in open(f):
+        lat.append(int(line.split()[2]) / 1000.0)
+lat.sort()
+p50 = lat[len(lat) // 2] if lat else float("nan")
+p99 = lat[min(len(lat) - 1, len(lat) * 99 // 100)] if lat else float("nan")
+print()
+print(f"service : {load['per_second']:8.0f} submissions/s  p50 {load['p50_ms']:6.1f} ms  p99 {load['p99_ms']:6.1f} ms  non-2xx {load['non_2xx']}  errors {load['errors']}  ({load['conns']} connections)")
+print(f"pgbench : {tps:8.0f} transactions/s   p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (2 inserts per transaction)")
+print(f"ratio   : {load['per_second'] / tps:8.2f} of pgbench (target >= 0.70 with p99 <= 50 ms and no non-2xx)")
+PY
