@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
@@ -73,13 +74,22 @@ type Op struct {
 // Tx is the case store within one transaction.
 type Tx struct {
 	c  *Cases
-	tx pgx.Tx
+	tx dbtx
 	p  auth.Principal
 	ev *audit.Event
 	// pending holds writes that nothing later in the unit of work reads;
 	// Write sends them with the audit event and the idempotency record in
 	// one pipelined round trip just before COMMIT.
 	pending pgx.Batch
+}
+
+// dbtx is a connection inside a transaction: a pgx.Tx, or a *pgx.Conn on
+// which Write has sent BEGIN.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // later queues a write for the end of the unit of work.
@@ -102,52 +112,90 @@ func (t *Tx) Detail(v map[string]any) {
 // then replayed. The audit event is written last, in the same transaction:
 // if it cannot be written, nothing is.
 func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, replayed bool, err error) {
-	err = c.db.inTx(ctx, func(tx pgx.Tx) error {
-		if op.Idem != nil {
-			var done bool
-			rep, done, err = claimIdempotency(ctx, tx, op.Idem)
-			if err != nil || done {
-				replayed = done
-				return err
+	pc, err := c.db.acquire(ctx)
+	if err != nil {
+		return rep, false, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	// The transaction is driven by hand so that BEGIN travels with the
+	// idempotency claim, and COMMIT with the queued writes: three round
+	// trips for a typical submission instead of seven.
+	done := false
+	defer func() {
+		if !done {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+				conn.Close(rctx) // the pool drops a closed connection
 			}
 		}
-		ev := op.Audit
-		ev.Outcome = audit.Success
-		t := &Tx{c: c, tx: tx, p: op.Principal, ev: &ev}
-		if rep, err = fn(t); err != nil {
-			return err
+	}()
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	if op.Idem != nil {
+		begin.Queue(claimSQL, op.Idem.Client, op.Idem.Key, op.Idem.Hash, op.Idem.TTL.Seconds())
+	}
+	br := conn.SendBatch(ctx, begin)
+	_, err = br.Exec()
+	claimed := true
+	if err == nil && op.Idem != nil {
+		var tag pgconn.CommandTag
+		tag, err = br.Exec()
+		claimed = tag.RowsAffected() == 1
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return rep, false, translate(err)
+	}
+	if !claimed {
+		if rep, replayed, err = claimIdempotency(ctx, conn, op.Idem); err != nil || replayed {
+			return rep, replayed, translate(err)
 		}
-		t.later(insertAuditSQL, auditArgs(ev)...)
-		if op.Idem != nil {
-			t.later(`UPDATE idempotency_keys SET status = $3, body = $4 WHERE client = $1 AND key = $2`,
-				op.Idem.Client, op.Idem.Key, rep.Status, rep.Body)
-		}
-		if err := tx.SendBatch(ctx, &t.pending).Close(); err != nil {
-			return fmt.Errorf("write %s: %w", ev.Action, err)
-		}
-		return nil
-	})
-	return rep, replayed, err
+	}
+	ev := op.Audit
+	ev.Outcome = audit.Success
+	t := &Tx{c: c, tx: conn, p: op.Principal, ev: &ev}
+	if rep, err = fn(t); err != nil {
+		return rep, false, translate(err)
+	}
+	t.later(insertAuditSQL, auditArgs(ev)...)
+	if op.Idem != nil {
+		t.later(`UPDATE idempotency_keys SET status = $3, body = $4 WHERE client = $1 AND key = $2`,
+			op.Idem.Client, op.Idem.Key, rep.Status, rep.Body)
+	}
+	t.later("COMMIT")
+	if err := conn.SendBatch(ctx, &t.pending).Close(); err != nil {
+		return rep, false, translate(fmt.Errorf("write %s: %w", ev.Action, err))
+	}
+	done = true
+	return rep, false, nil
 }
 
-// claimIdempotency inserts the key or returns the stored reply. The insert
-// waits on a concurrent transaction holding the same key, so duplicates make
-// one effect.
-func claimIdempotency(ctx context.Context, tx pgx.Tx, k *Idem) (Reply, bool, error) {
-	for attempt := 0; attempt < 2; attempt++ {
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (client, key, request_hash, expires_at)
-			VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT (client, key) DO NOTHING`,
-			k.Client, k.Key, k.Hash, k.TTL.Seconds())
-		if err != nil {
-			return Reply{}, false, err
-		}
-		if tag.RowsAffected() == 1 {
-			return Reply{}, false, nil
+const claimSQL = `INSERT INTO idempotency_keys (client, key, request_hash, expires_at)
+	VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT (client, key) DO NOTHING`
+
+// claimIdempotency is called after a first claim (sent with BEGIN) found the
+// key taken: it returns the stored reply, or claims the key again when the
+// record expired. The claim's insert waits on a concurrent transaction
+// holding the same key, so duplicates make one effect.
+func claimIdempotency(ctx context.Context, tx dbtx, k *Idem) (Reply, bool, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			tag, err := tx.Exec(ctx, claimSQL, k.Client, k.Key, k.Hash, k.TTL.Seconds())
+			if err != nil {
+				return Reply{}, false, err
+			}
+			if tag.RowsAffected() == 1 {
+				return Reply{}, false, nil
+			}
 		}
 		var hash, body []byte
 		var status int
 		var expired bool
-		err = tx.QueryRow(ctx, `SELECT request_hash, status, body, expires_at < now() FROM idempotency_keys WHERE client = $1 AND key = $2`,
+		err := tx.QueryRow(ctx, `SELECT request_hash, status, body, expires_at < now() FROM idempotency_keys WHERE client = $1 AND key = $2`,
 			k.Client, k.Key).Scan(&hash, &status, &body, &expired)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // removed by expiry in between: claim again
