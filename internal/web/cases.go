@@ -1,0 +1,449 @@
+package web
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screening"
+)
+
+// caseRow is one person on the caseload.
+type caseRow struct {
+	S        casework.Subject
+	NextDue  *time.Time
+	Overdue  bool
+	TopLevel string // most pressing open flag level, "" when none
+}
+
+type caseloadData struct {
+	Rows      []caseRow
+	Tier      string
+	Overdue   bool
+	Flagged   bool
+	Total     int
+	Truncated bool
+}
+
+const caseloadLimit = 500
+
+// caseloadPage lists the people the caller may see, most pressing first:
+// open flags by level, then overdue reassessments, then by id.
+func (s *server) caseloadPage(rq *request) {
+	q := rq.r.URL.Query()
+	d := caseloadData{Tier: q.Get("tier"), Overdue: q.Get("overdue") == "1", Flagged: q.Get("flagged") == "1"}
+	if d.Tier != "" && !casework.Tier(d.Tier).Valid() {
+		d.Tier = ""
+	}
+	err := rq.write("subject.list", func(tx *postgres.Tx) error {
+		subjects, err := tx.Subjects(rq.ctx, postgres.SubjectFilter{Tier: d.Tier, Limit: caseloadLimit + 1})
+		if err != nil {
+			return err
+		}
+		if len(subjects) > caseloadLimit {
+			subjects, d.Truncated = subjects[:caseloadLimit], true
+		}
+		due, err := tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, "", 1<<20)
+		if err != nil {
+			return err
+		}
+		next := map[string]postgres.Due{}
+		for _, x := range due { // ordered by due date: the first is the next
+			if _, ok := next[x.SubjectID]; !ok {
+				next[x.SubjectID] = x
+			}
+		}
+		flags, err := tx.Flags(rq.ctx, postgres.FlagFilter{Limit: 500})
+		if err != nil {
+			return err
+		}
+		top := map[string]string{}
+		for _, f := range flags { // most urgent first
+			if _, ok := top[f.SubjectID]; !ok {
+				top[f.SubjectID] = f.Level
+			}
+		}
+		for _, subj := range subjects {
+			row := caseRow{S: subj, TopLevel: top[subj.ID]}
+			if n, ok := next[subj.ID]; ok {
+				row.NextDue, row.Overdue = &n.Due, n.Overdue
+			}
+			if d.Overdue && !row.Overdue || d.Flagged && subj.OpenFlags == 0 {
+				continue
+			}
+			d.Rows = append(d.Rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	slices.SortStableFunc(d.Rows, func(a, b caseRow) int {
+		if c := cmp.Compare(levelRank(a.TopLevel), levelRank(b.TopLevel)); c != 0 {
+			return c
+		}
+		if a.Overdue != b.Overdue {
+			if a.Overdue {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.S.ID, b.S.ID)
+	})
+	d.Total = len(d.Rows)
+	rq.render(http.StatusOK, "caseload", d)
+}
+
+func levelRank(l string) int {
+	switch l {
+	case "critical":
+		return 0
+	case "urgent":
+		return 1
+	case "review":
+		return 2
+	}
+	return 3
+}
+
+// flagView is a flag with its label and, for a critical flag, the crisis
+// protocol.
+type flagView struct {
+	casework.Flag
+	Label    string
+	Protocol string
+}
+
+func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string) []flagView {
+	out := make([]flagView, 0, len(fs))
+	for _, f := range fs {
+		v := flagView{Flag: f, Label: s.flagLabel(rq, f.Code)}
+		if f.Level == "critical" {
+			v.Protocol = s.protocol(protocolLang)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// protocol is the crisis protocol in lang, else in Chinese.
+func (s *server) protocol(lang string) string {
+	if t := s.cfg.Workflow.CrisisProtocol[lang]; t != "" {
+		return t
+	}
+	return s.cfg.Workflow.CrisisProtocol["zh-CN"]
+}
+
+// flagLabel names a flag code: the instrument's own label, else the UI's
+// message for a workflow rule, else the code.
+func (s *server) flagLabel(rq *request, code string) string {
+	for _, d := range s.d.Catalog.List() {
+		for _, f := range d.Scoring.Flags {
+			if f.Code == code {
+				if l := textIn(f.Label, rq.lang); l != "" {
+					return l
+				}
+			}
+		}
+	}
+	if t := rq.T("flag." + code); t != "flag."+code {
+		return t
+	}
+	return code
+}
+
+// textIn is t in lang, else in any language the text has (Chinese first).
+func textIn(t screening.Text, lang string) string {
+	if v := t[lang]; v != "" {
+		return v
+	}
+	if v := t["zh-CN"]; v != "" {
+		return v
+	}
+	for _, v := range t {
+		return v
+	}
+	return ""
+}
+
+// storedResult is the part of a stored screening.Result the pages show.
+type storedResult struct {
+	Total    *int     `json:"total"`
+	Severity *string  `json:"severity"`
+	Outcome  string   `json:"result"`
+	Prorated bool     `json:"prorated"`
+	Missing  []string `json:"missing"`
+	Quality  []string `json:"quality"`
+}
+
+// assessmentView is one assessment as the timeline and result pages show it.
+type assessmentView struct {
+	A        casework.Assessment
+	Title    string
+	Total    *int
+	Max      int
+	Severity string
+	Outcome  string
+	Prorated bool
+	Missing  int
+	Quality  []string
+	Flags    []flagView
+}
+
+func (s *server) assessmentView(rq *request, a casework.Assessment) assessmentView {
+	v := assessmentView{A: a, Title: a.Instrument}
+	var res storedResult
+	_ = json.Unmarshal(a.Result, &res)
+	v.Total, v.Prorated, v.Missing, v.Quality = res.Total, res.Prorated, len(res.Missing), res.Quality
+	if def, ok := s.d.Catalog.Get(a.Instrument); ok {
+		v.Title, v.Max = textIn(def.Title, rq.lang), def.TotalMax
+		if res.Severity != nil {
+			v.Severity = bandLabel(def, *res.Severity, rq.lang)
+		}
+		for _, o := range def.Scoring.Outcomes {
+			if o.Code == res.Outcome {
+				v.Outcome = textIn(o.Label, rq.lang)
+			}
+		}
+	}
+	v.Flags = s.flagViews(rq, a.Flags, rq.lang)
+	return v
+}
+
+func bandLabel(def *screening.Definition, code, lang string) string {
+	for _, set := range def.Scoring.Bands {
+		for _, b := range set.Bands {
+			if b.Code == code {
+				return textIn(b.Label, lang)
+			}
+		}
+	}
+	return code
+}
+
+// recView is a recommendation explained in plain words.
+type recView struct {
+	R        casework.Recommendation
+	Factors  []factor
+	CanAsk   bool // the caller may request an override
+	Tiers    []string
+	Reasons  []string
+	HasModel bool
+}
+
+type factor struct {
+	Feature     string
+	Description string
+	Value       string
+	Weight      float64
+	Raises      bool
+}
+
+// topFactors is how many contributions the page explains.
+const topFactors = 5
+
+func (s *server) recView(rq *request, r casework.Recommendation) *recView {
+	v := &recView{R: r, Reasons: casework.OverrideReasons}
+	for _, t := range casework.Tiers {
+		if t != r.Tier {
+			v.Tiers = append(v.Tiers, string(t))
+		}
+	}
+	v.CanAsk = rq.p.Role == auth.RoleCounselor || rq.p.Role == auth.RoleSupervisor
+	var contribs []riskmodel.Contribution
+	_ = json.Unmarshal(r.Explanation, &contribs)
+	desc := map[string]string{}
+	if m, ok := s.d.Models[r.Model.Name]; ok {
+		v.HasModel = true
+		for _, f := range m.InputFields() {
+			desc[f.Name] = f.Description
+		}
+	}
+	for _, c := range contribs {
+		if len(v.Factors) == topFactors {
+			break
+		}
+		if c.Contribution == 0 {
+			continue
+		}
+		v.Factors = append(v.Factors, factor{Feature: c.Feature, Description: desc[c.Feature], Value: c.Value, Weight: c.Contribution, Raises: c.Contribution > 0})
+	}
+	return v
+}
+
+type instrumentChoice struct {
+	ID      string
+	Title   string
+	Checked bool
+}
+
+type subjectData struct {
+	S           casework.Subject
+	Due         []postgres.Due
+	Flags       []flagView
+	Assessments []assessmentView
+	Charts      []chart
+	Rec         *recView
+	Recs        int
+	Choices     []instrumentChoice
+	Error       string
+	Done        string
+	CanScreen   bool
+}
+
+// Codes a redirect may carry back to the subject page; anything else is
+// ignored, so a URL cannot make the page say something it did not.
+var subjectNotices = []string{"override_requested", "session_expired"}
+var subjectErrors = []string{"no_instruments", "bad_instrument", "bad_language", "bad_mode", "override_invalid", "override_pending", "text_missing"}
+
+func pick(v string, allowed []string) string {
+	if slices.Contains(allowed, v) {
+		return v
+	}
+	return ""
+}
+
+// subjectPage shows one person: record, flags, the latest recommendation
+// explained, trend charts with severity bands, the timeline and the form
+// that starts a screening. It is one audited read.
+func (s *server) subjectPage(rq *request) {
+	id := rq.r.PathValue("id")
+	if !casework.IDPattern.MatchString(id) {
+		rq.notFound()
+		return
+	}
+	d := subjectData{Error: pick(rq.r.URL.Query().Get("error"), subjectErrors), Done: pick(rq.r.URL.Query().Get("done"), subjectNotices)}
+	var trends = map[string][]postgres.TrendPoint{}
+	err := rq.write("subject.read", func(tx *postgres.Tx) error {
+		subj, err := tx.Subject(rq.ctx, id)
+		if err != nil {
+			return err
+		}
+		d.S = subj
+		if d.Due, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, subj.ID, 100); err != nil {
+			return err
+		}
+		if len(d.Due) > 0 {
+			d.S.NextDue, d.S.Overdue = &d.Due[0].Due, d.Due[0].Overdue
+		}
+		flags, err := tx.Flags(rq.ctx, postgres.FlagFilter{Subject: subj.ID, Limit: 100})
+		if err != nil {
+			return err
+		}
+		d.Flags = s.flagViews(rq, flags, rq.lang)
+		as, err := tx.Assessments(rq.ctx, subj, postgres.AssessmentFilter{Limit: 200})
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, a := range as {
+			d.Assessments = append(d.Assessments, s.assessmentView(rq, a))
+			if def, ok := s.d.Catalog.Get(a.Instrument); ok && def.HasTotal() && !seen[a.Instrument] {
+				seen[a.Instrument] = true
+				pts, err := tx.Trend(rq.ctx, subj, a.Instrument, s.cfg.Workflow.ReliableChange[a.Instrument])
+				if err != nil {
+					return err
+				}
+				trends[a.Instrument] = pts
+			}
+		}
+		recs, err := tx.Recommendations(rq.ctx, subj, 20)
+		if err != nil {
+			return err
+		}
+		d.Recs = len(recs)
+		if len(recs) > 0 {
+			d.Rec = s.recView(rq, recs[0])
+		}
+		tx.Resource("subject", subj.ID, subj.ID)
+		return nil
+	})
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	for _, def := range s.d.Catalog.List() {
+		if pts, ok := trends[def.ID]; ok {
+			d.Charts = append(d.Charts, s.trendChart(rq, def, pts))
+		}
+	}
+	d.CanScreen = true
+	d.Choices = s.instrumentChoices(rq, d.Due)
+	rq.render(http.StatusOK, "subject", d)
+}
+
+// instrumentChoices lists the instruments whose text the UI can show, with
+// those overdue for the person checked.
+func (s *server) instrumentChoices(rq *request, due []postgres.Due) []instrumentChoice {
+	overdue := map[string]bool{}
+	for _, x := range due {
+		if x.Overdue {
+			overdue[x.Instrument] = true
+		}
+	}
+	var out []instrumentChoice
+	for _, def := range s.d.Catalog.List() {
+		if !administrable(def) {
+			continue
+		}
+		out = append(out, instrumentChoice{ID: def.ID, Title: textIn(def.Title, rq.lang), Checked: overdue[def.ID]})
+	}
+	return out
+}
+
+// administrable reports whether the UI can show every item of def in some
+// language (licensed text may be missing until an operator supplies it).
+func administrable(def *screening.Definition) bool {
+	for _, l := range langNames {
+		if def.TextComplete[l] {
+			return true
+		}
+	}
+	return false
+}
+
+// requestOverride asks for a different tier than a recommendation's, with
+// the API's validation (casework's rules) and store call.
+func (s *server) requestOverride(rq *request) {
+	recID := rq.r.PathValue("id")
+	subject := rq.r.PostFormValue("subject")
+	if !casework.IDPattern.MatchString(subject) {
+		rq.notFound()
+		return
+	}
+	back := "/subjects/" + subject
+	tier, reason, note := rq.r.PostFormValue("tier"), rq.r.PostFormValue("reason_code"), rq.r.PostFormValue("note")
+	if !casework.Tier(tier).Valid() || !casework.ValidOverrideReason(reason) || !casework.ValidNote(note) {
+		rq.redirect(back + "?error=override_invalid#recommendation")
+		return
+	}
+	var out casework.Override
+	err := rq.write("override.request", func(tx *postgres.Tx) error {
+		var err error
+		out, err = tx.AddOverride(rq.ctx, recID, casework.Tier(tier), reason, note)
+		return err
+	})
+	switch {
+	case errors.Is(err, casework.ErrConflict):
+		rq.redirect(back + "?error=override_pending#recommendation")
+	case err != nil:
+		rq.fail(err)
+	default:
+		rq.redirect("/subjects/" + out.SubjectID + "?done=override_requested#recommendation")
+	}
+}
+
+// nl2br keeps the line breaks of a configured text without trusting it.
+func nl2br(s string) template.HTML {
+	return template.HTML(strings.ReplaceAll(template.HTMLEscapeString(s), "\n", "<br>"))
+}

@@ -1,0 +1,412 @@
+// Package web is Sunpath's server-rendered user interface: sign-in, the
+// counselor's caseload and screening pages, the self-administration kiosk,
+// the supervisor's flag queue, override approvals, dashboard and model cards,
+// and account administration. Pages are html/template with embedded assets
+// and a little progressive enhancement (htmx, vendored); they work without
+// JavaScript where reasonable.
+//
+// Every read or write of a person's data goes through postgres.Cases.Write,
+// so that it is audited in the same transaction, exactly as the JSON API
+// does. The UI logs nothing personal: no names, answers, notes or paths with
+// identifiers.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+
+	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+)
+
+// Config is the web UI's configuration.
+type Config struct {
+	// CookieSecure marks cookies Secure even on plain HTTP (set behind an
+	// HTTPS proxy); cookies are always Secure on a TLS request.
+	CookieSecure bool
+	// MaxBodyBytes bounds every form body.
+	MaxBodyBytes int64
+	// ModelsDir holds models/<name>/MODEL_CARD.md and calibration.svg.
+	ModelsDir string
+	// DefaultModel is the model whose recommendations the service makes.
+	DefaultModel string
+	// Location is the time zone dates are shown in; time.Local when nil.
+	Location *time.Location
+	Workflow Workflow
+}
+
+// Workflow is the case workflow's policy, as the JSON API applies it.
+type Workflow struct {
+	Schedule       casework.Schedule
+	Rules          []postgres.ConsecutiveRule
+	CrisisProtocol map[string]string // language → text shown with every critical flag
+	SessionTTL     time.Duration     // how long a screening session stays open
+	KioskTTL       time.Duration     // how long a kiosk link works
+	ReliableChange map[string]int    // instrument → points of reliable change
+}
+
+// Deps are the services the pages call.
+type Deps struct {
+	Log     *slog.Logger
+	Auth    *auth.Service
+	Cases   *postgres.Cases
+	Catalog *instrument.Catalog
+	Models  map[string]*riskmodel.Model
+	// Audit records what has no transaction of its own: sign-ins, account
+	// administration and denied reads. Optional.
+	Audit *postgres.AuditStore
+}
+
+// Cookie names. The session cookie is the JSON API's: signing in on a page
+// also authenticates the API, and the other way round.
+const (
+	sessionCookie = "sunpath_session"
+	kioskCookie   = "sunpath_kiosk"
+	langCookie    = "sunpath_lang"
+)
+
+// contentSecurityPolicy forbids inline scripts and styles: every script and
+// stylesheet is a static file of this package.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+type server struct {
+	cfg     Config
+	d       Deps
+	log     *slog.Logger
+	loc     *time.Location
+	mux     *http.ServeMux
+	tmpl    map[string]*template.Template
+	bundle  *i18n.Bundle
+	matcher language.Matcher
+	assets  map[string]string // static file → URL with a content version
+	cards   sync.Map          // model name → rendered card (template.HTML)
+	langs   langCache
+	now     func() time.Time
+}
+
+// New returns the UI's root handler. It fails when a template or message
+// file is broken, or a required dependency is missing.
+func New(cfg Config, d Deps) (http.Handler, error) {
+	if d.Log == nil || d.Auth == nil || d.Cases == nil || d.Catalog == nil {
+		return nil, errors.New("web: Log, Auth, Cases and Catalog are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Workflow.SessionTTL <= 0 {
+		cfg.Workflow.SessionTTL = 24 * time.Hour
+	}
+	if cfg.Workflow.KioskTTL <= 0 {
+		cfg.Workflow.KioskTTL = 2 * time.Hour
+	}
+	s := &server{cfg: cfg, d: d, log: d.Log, loc: cfg.Location, now: time.Now}
+	if s.loc == nil {
+		s.loc = time.Local
+	}
+	var err error
+	if s.bundle, err = newBundle(); err != nil {
+		return nil, err
+	}
+	s.matcher = language.NewMatcher(supported)
+	if s.assets, err = assetURLs(); err != nil {
+		return nil, err
+	}
+	if s.tmpl, err = s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s.secure(s.mux), nil
+}
+
+func (s *server) routes() {
+	m := http.NewServeMux()
+	staff := []auth.Role{auth.RoleAdmin, auth.RoleSupervisor, auth.RoleCounselor}
+	admins := []auth.Role{auth.RoleAdmin}
+	supervisors := []auth.Role{auth.RoleSupervisor}
+	leads := []auth.Role{auth.RoleAdmin, auth.RoleSupervisor}
+
+	m.Handle("GET /static/", s.staticHandler())
+	m.Handle("GET /{$}", s.page(nil, s.home))
+	m.Handle("GET /signin", s.public(s.signinPage))
+	m.Handle("POST /signin", s.public(s.signin))
+	m.Handle("POST /signout", s.public(s.signout))
+	m.Handle("POST /language", s.public(s.setLanguage))
+
+	m.Handle("GET /subjects/{id}", s.page(staff, s.subjectPage))
+	m.Handle("POST /subjects/{id}/sessions", s.page(staff, s.createSession))
+	m.Handle("POST /recommendations/{id}/overrides", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.requestOverride))
+
+	m.Handle("GET /sessions/{id}", s.page(staff, s.staffFlow(s.sessionStart)))
+	m.Handle("GET /sessions/{id}/q", s.page(staff, s.staffFlow(s.questionPage)))
+	m.Handle("POST /sessions/{id}/answer", s.page(staff, s.staffFlow(s.answer)))
+	m.Handle("GET /sessions/{id}/form", s.page(staff, s.staffFlow(s.formPage)))
+	m.Handle("POST /sessions/{id}/form", s.page(staff, s.staffFlow(s.saveForm)))
+	m.Handle("GET /sessions/{id}/review", s.page(staff, s.staffFlow(s.reviewPage)))
+	m.Handle("POST /sessions/{id}/submit", s.page(staff, s.staffFlow(s.submit)))
+	m.Handle("GET /sessions/{id}/result", s.page(staff, s.resultPage))
+
+	m.Handle("GET /kiosk", s.public(s.kioskEntry))
+	m.Handle("POST /kiosk/start", s.public(s.kioskStart))
+	m.Handle("GET /kiosk/q", s.kiosk(s.questionPage))
+	m.Handle("POST /kiosk/answer", s.kiosk(s.answer))
+	m.Handle("GET /kiosk/review", s.kiosk(s.reviewPage))
+	m.Handle("POST /kiosk/submit", s.kiosk(s.submit))
+	m.Handle("GET /kiosk/thanks", s.public(s.kioskThanks))
+
+	m.Handle("GET /flags", s.page(staff, s.flagsPage))
+	m.Handle("POST /flags/{id}/acknowledge", s.page(staff, s.acknowledgeFlag))
+	m.Handle("POST /flags/{id}/resolve", s.page(staff, s.resolveFlag))
+	m.Handle("GET /overrides", s.page(staff, s.overridesPage))
+	m.Handle("POST /overrides/{id}/approve", s.page(supervisors, s.decideOverride(true)))
+	m.Handle("POST /overrides/{id}/reject", s.page(supervisors, s.decideOverride(false)))
+	m.Handle("GET /dashboard", s.page(leads, s.dashboardPage))
+	m.Handle("GET /models", s.page(staff, s.modelsPage))
+	m.Handle("GET /models/{name}/{$}", s.page(staff, s.modelPage))
+	m.Handle("GET /models/{name}/calibration.svg", s.page(staff, s.calibrationSVG))
+
+	m.Handle("GET /admin/users", s.page(admins, s.usersPage))
+	m.Handle("POST /admin/users", s.page(admins, s.createUser))
+	m.Handle("POST /admin/users/{name}/{action}", s.page(admins, s.changeUser))
+	m.Handle("GET /admin/keys", s.page(admins, s.keysPage))
+	m.Handle("POST /admin/keys", s.page(admins, s.createKey))
+	m.Handle("POST /admin/keys/{id}/revoke", s.page(admins, s.revokeKey))
+	m.Handle("GET /admin/units", s.page(admins, s.unitsPage))
+	m.Handle("POST /admin/units", s.page(admins, s.putUnit))
+
+	m.Handle("/", s.public(func(rq *request) { rq.notFound() }))
+	s.mux = m
+}
+
+// secure sets the security headers on every response, bounds form bodies
+// and keeps pages with personal data out of every cache.
+func (s *server) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		if r.Body != nil {
+			if r.ContentLength > s.cfg.MaxBodyBytes {
+				http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// request is one page request: who asks, in which language, and helpers to
+// answer it.
+type request struct {
+	s    *server
+	w    http.ResponseWriter
+	r    *http.Request
+	ctx  context.Context
+	p    auth.Principal
+	user bool // a signed-in person (not a kiosk)
+	lang string
+	loc  *i18n.Localizer
+}
+
+func (s *server) newRequest(w http.ResponseWriter, r *http.Request) *request {
+	rq := &request{s: s, w: w, r: r, ctx: r.Context()}
+	rq.setLang(s.language(r, nil))
+	return rq
+}
+
+func (rq *request) setLang(lang string) {
+	rq.lang = lang
+	rq.loc = i18n.NewLocalizer(rq.s.bundle, lang)
+}
+
+// public serves a page that needs no sign-in; the principal is known when
+// there is a live session.
+func (s *server) public(h func(*request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rq := s.newRequest(w, r)
+		if p, ok := s.sessionPrincipal(r); ok {
+			rq.p, rq.user = p, true
+			rq.setLang(s.language(r, &p))
+		}
+		h(rq)
+	})
+}
+
+// page serves a page for signed-in people with one of roles (nil: any
+// role). Without a live session it redirects to the sign-in page, except
+// "/", which is the sign-in page then.
+func (s *server) page(roles []auth.Role, h func(*request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rq := s.newRequest(w, r)
+		p, ok := s.sessionPrincipal(r)
+		if !ok {
+			if r.URL.Path == "/" {
+				s.signinPage(rq)
+				return
+			}
+			next := ""
+			if r.Method == http.MethodGet {
+				next = r.URL.Path
+			}
+			rq.redirect(signinURL(next))
+			return
+		}
+		rq.p, rq.user = p, true
+		rq.setLang(s.language(r, &p))
+		if roles != nil && !slices.Contains(roles, p.Role) {
+			s.record(rq, audit.Event{Action: "page.denied", Outcome: audit.Denied})
+			rq.forbidden()
+			return
+		}
+		h(rq)
+	})
+}
+
+// sessionPrincipal resolves the session cookie; a stale cookie is treated as
+// none.
+func (s *server) sessionPrincipal(r *http.Request) (auth.Principal, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return auth.Principal{}, false
+	}
+	p, err := s.d.Auth.Session(r.Context(), c.Value)
+	if err != nil {
+		if !errors.Is(err, auth.ErrUnauthorized) {
+			s.log.Warn("session lookup failed", "err", err)
+		}
+		return auth.Principal{}, false
+	}
+	return p, true
+}
+
+func signinURL(next string) string {
+	if next == "" || next == "/" {
+		return "/signin"
+	}
+	return "/signin?next=" + urlQueryEscape(next)
+}
+
+// write runs fn as one audited unit of work, like the JSON API's handlers.
+func (rq *request) write(action string, fn func(tx *postgres.Tx) error) error {
+	op := postgres.Op{Principal: rq.p, Audit: audit.Event{Actor: rq.p.Actor(), Role: string(rq.p.Role), Action: action, RequestID: requestID(rq.r)}}
+	_, _, err := rq.s.d.Cases.Write(rq.ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+		return postgres.Reply{}, fn(tx)
+	})
+	if errors.Is(err, casework.ErrOutOfScope) {
+		// The transaction rolled back: record the denial on its own, as the
+		// API's audit trail does.
+		rq.s.record(rq, audit.Event{Action: action, Outcome: audit.Denied})
+	}
+	return err
+}
+
+// record writes an audit event outside a transaction: for sign-ins,
+// account administration and denials. Failures are logged, never shown.
+func (s *server) record(rq *request, ev audit.Event) {
+	if s.d.Audit == nil {
+		return
+	}
+	if ev.Actor == "" {
+		ev.Actor, ev.Role = "anonymous", "anonymous"
+		if rq.user || rq.p.Kind == auth.KindKiosk {
+			ev.Actor, ev.Role = rq.p.Actor(), string(rq.p.Role)
+		}
+	}
+	ev.RequestID = requestID(rq.r)
+	if ev.Detail == "" {
+		ev.Detail = "{}"
+	}
+	if err := s.d.Audit.Record(context.WithoutCancel(rq.ctx), ev); err != nil {
+		s.log.Error("audit event not written", "action", ev.Action, "err", err)
+	}
+}
+
+// requestID is the id the API's middleware gave the request, when there is
+// one.
+func requestID(r *http.Request) string {
+	return r.Header.Get("X-Request-ID")
+}
+
+// fail answers an error from the store: out of scope and unknown are the
+// same friendly 404, a database outage is a 503, anything else a 500
+// (logged once, without personal data).
+func (rq *request) fail(err error) {
+	switch {
+	case errors.Is(err, casework.ErrNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, instrument.ErrNotFound):
+		rq.notFound()
+	case errors.Is(err, casework.ErrForbidden):
+		rq.forbidden()
+	case errors.Is(err, postgres.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		rq.errorPage(http.StatusServiceUnavailable, "error.unavailable")
+	default:
+		rq.s.log.Error("page failed", "request_id", requestID(rq.r), "method", rq.r.Method, "err", err)
+		rq.errorPage(http.StatusInternalServerError, "error.internal")
+	}
+}
+
+func (rq *request) notFound()  { rq.errorPage(http.StatusNotFound, "error.notfound") }
+func (rq *request) forbidden() { rq.errorPage(http.StatusForbidden, "error.forbidden") }
+
+func (rq *request) errorPage(status int, msg string) {
+	rq.render(status, "error", map[string]any{"Status": status, "Message": msg})
+}
+
+// redirect answers a POST or an unauthenticated GET with 303 See Other.
+func (rq *request) redirect(url string) {
+	http.Redirect(rq.w, rq.r, url, http.StatusSeeOther)
+}
+
+// cookie sets a cookie with the session cookie's attributes.
+func (rq *request) cookie(name, value, path string, maxAge int) {
+	http.SetCookie(rq.w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: rq.s.cfg.CookieSecure || rq.r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// modelCard reads and renders models/<name>/MODEL_CARD.md once.
+func (s *server) modelCard(name string) (template.HTML, error) {
+	if v, ok := s.cards.Load(name); ok {
+		return v.(template.HTML), nil
+	}
+	if _, ok := s.d.Models[name]; !ok {
+		return "", fmt.Errorf("model: %w", casework.ErrNotFound)
+	}
+	b, err := os.ReadFile(filepath.Join(s.cfg.ModelsDir, name, "MODEL_CARD.md"))
+	if err != nil {
+		return "", err
+	}
+	html, err := renderMarkdown(b)
+	if err != nil {
+		return "", err
+	}
+	s.cards.Store(name, html)
+	return html, nil
+}
