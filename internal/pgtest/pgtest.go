@@ -67,6 +67,25 @@ func NewURL(t testing.TB) string {
 	return withDatabase(admin, name)
 }
 
+// NewEmptyURL creates an empty database (no migrations) for t, dropped when
+// t ends: a target for restores.
+func NewEmptyURL(t testing.TB) string {
+	t.Helper()
+	admin := AdminURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := "sunpath_empty_" + randomHex(8)
+	if err := exec(ctx, admin, `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = exec(ctx, admin, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	})
+	return withDatabase(admin, name)
+}
+
 // NewDB returns a pool on a fresh migrated database, closed when t ends.
 func NewDB(t testing.TB) *postgres.DB {
 	t.Helper()
