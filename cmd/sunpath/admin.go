@@ -31,6 +31,16 @@ func (c *cli) openDB(ctx context.Context) (*postgres.DB, Config, error) {
 	return db, cfg, nil
 }
 
+// withAuth opens the configured database and runs fn with the account service.
+func (c *cli) withAuth(ctx context.Context, fn func(*auth.Service) error) error {
+	db, cfg, err := c.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(auth.NewService(postgres.NewAccounts(db), cfg.Session))
+}
+
 func newMigrateCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
@@ -71,13 +81,10 @@ func newUserCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, cfg, err := c.openDB(cmd.Context())
-			if err != nil {
+			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) error {
+				_, err := svc.CreateUser(cmd.Context(), username, pw, r, unit)
 				return err
-			}
-			defer db.Close()
-			svc := auth.NewService(postgres.NewAccounts(db), cfg.Session)
-			if _, err := svc.CreateUser(cmd.Context(), username, pw, r, unit); err != nil {
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "created user %s (role %s, unit %q)\n", username, r, unit)
@@ -99,12 +106,7 @@ func newUserCmd(c *cli) *cobra.Command {
 			Short: short,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				db, cfg, err := c.openDB(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer db.Close()
-				if err := fn(cmd.Context(), auth.NewService(postgres.NewAccounts(db), cfg.Session), name); err != nil {
+				if err := c.withAuth(cmd.Context(), func(svc *auth.Service) error { return fn(cmd.Context(), svc, name) }); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "%s: done for %s\n", use, name)
@@ -173,19 +175,17 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--role: %w", err)
 			}
-			db, cfg, err := c.openDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
 			var expires *time.Time
 			if expiresIn > 0 {
 				t := time.Now().Add(expiresIn).UTC()
 				expires = &t
 			}
-			svc := auth.NewService(postgres.NewAccounts(db), cfg.Session)
-			key, id, err := svc.CreateAPIKey(cmd.Context(), name, r, unit, expires)
-			if err != nil {
+			var key string
+			var id int64
+			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) (err error) {
+				key, id, err = svc.CreateAPIKey(cmd.Context(), name, r, unit, expires)
+				return err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "created API key %d %q (role %s); store it now, it is not shown again:\n", id, name, r)
@@ -204,13 +204,11 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 		Short: "List API keys (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, cfg, err := c.openDB(cmd.Context())
-			if err != nil {
+			var keys []auth.APIKey
+			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) (err error) {
+				keys, err = svc.APIKeys(cmd.Context())
 				return err
-			}
-			defer db.Close()
-			keys, err := auth.NewService(postgres.NewAccounts(db), cfg.Session).APIKeys(cmd.Context())
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -237,12 +235,7 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 		Short: "Revoke an API key at once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, cfg, err := c.openDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := auth.NewService(postgres.NewAccounts(db), cfg.Session).RevokeAPIKey(cmd.Context(), revokeID); err != nil {
+			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) error { return svc.RevokeAPIKey(cmd.Context(), revokeID) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "revoked API key %d\n", revokeID)
