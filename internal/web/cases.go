@@ -276,7 +276,7 @@ func (s *server) recView(rq *request, r casework.Recommendation) *recView {
 		if c.Contribution == 0 {
 			continue
 		}
-		v.Factors = append(v.Factors, factor{Feature: c.Feature, Description: desc[c.Feature], Value: c.Value, Weight: c.Contribution, Raises: c.Contribution > 0})
+		v.Factors = append(v.Factors, factor{Feature: c.Feature, Description: strings.TrimSuffix(desc[c.Feature], "."), Value: c.Value, Weight: c.Contribution, Raises: c.Contribution > 0})
 	}
 	return v
 }

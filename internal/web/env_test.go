@@ -59,6 +59,7 @@ func testWorkflow() Workflow {
 		SessionTTL:     time.Hour,
 		KioskTTL:       time.Hour,
 		ReliableChange: map[string]int{"phq9": 5, "gad7": 4},
+		Flags:          casework.DefaultFlagPolicy,
 	}
 }
 

@@ -151,15 +151,7 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			}
 			return string(*t)
 		},
-		"duration": func(d time.Duration) string {
-			switch {
-			case d >= 48*time.Hour:
-				return fmt.Sprintf("%.1f d", d.Hours()/24)
-			case d >= 2*time.Hour:
-				return fmt.Sprintf("%.1f h", d.Hours())
-			}
-			return fmt.Sprintf("%.0f min", d.Minutes())
-		},
+		"duration": humanDuration,
 		"instrumentTitle": func(id string) string {
 			def, ok := s.d.Catalog.Get(id)
 			if !ok || rq == nil {
@@ -266,6 +258,23 @@ func renderMarkdown(src []byte) (template.HTML, error) {
 		return "", err
 	}
 	return template.HTML(buf.String()), nil // goldmark escapes text and omits raw HTML
+}
+
+// humanDuration shows a response time or deadline in the largest unit that
+// keeps it readable: "15 min", "24 h", "7 d", "1.5 h".
+func humanDuration(d time.Duration) string {
+	trim := func(v float64, unit string) string {
+		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + unit
+	}
+	switch {
+	case d < time.Minute:
+		return "< 1 min"
+	case d >= 48*time.Hour:
+		return trim(d.Hours()/24, "d")
+	case d >= 2*time.Hour:
+		return trim(d.Hours(), "h")
+	}
+	return trim(d.Minutes(), "min")
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -264,10 +264,13 @@ func (s *server) dashboardPage(rq *request) {
 
 // flagResponses measures, per level, how long acknowledgement took against
 // the deadline, over the flags given.
-func flagResponses(flags []casework.Flag, now time.Time, _ Workflow) []response {
+func flagResponses(flags []casework.Flag, now time.Time, wf Workflow) []response {
 	var out []response
 	for _, lvl := range []string{"critical", "urgent", "review"} {
 		r := response{Level: lvl}
+		if wf.Flags != (casework.FlagPolicy{}) {
+			r.Deadline = wf.Flags.Deadline(lvl, now).Sub(now)
+		}
 		var times []time.Duration
 		for _, f := range flags {
 			if f.Level != lvl {

@@ -60,6 +60,9 @@ type Workflow struct {
 	SessionTTL     time.Duration     // how long a screening session stays open
 	KioskTTL       time.Duration     // how long a kiosk link works
 	ReliableChange map[string]int    // instrument → points of reliable change
+	// Flags are the acknowledgement deadlines of the store's flag policy,
+	// shown on the dashboard.
+	Flags casework.FlagPolicy
 }
 
 // Deps are the services the pages call.

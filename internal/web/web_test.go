@@ -792,3 +792,14 @@ func TestAskedFollowsSkipLogic(t *testing.T) {
 		t.Error("selected accepted a value that is no option")
 	}
 }
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		10 * time.Second: "< 1 min", 15 * time.Minute: "15 min", 90 * time.Minute: "90 min",
+		24 * time.Hour: "24 h", 150 * time.Minute: "2.5 h", 7 * 24 * time.Hour: "7 d",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
