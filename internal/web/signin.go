@@ -44,7 +44,7 @@ func (s *server) signin(rq *request) {
 			rq.fail(err)
 			return
 		}
-		s.log.Info("sign-in refused", "request_id", requestID(rq.r), "locked", errors.Is(err, auth.ErrLocked))
+		s.log.Info("sign-in refused", "request_id", rq.requestID(), "locked", errors.Is(err, auth.ErrLocked))
 		s.record(rq, audit.Event{Actor: actor, Role: "anonymous", Action: "auth.login", ResourceType: "session", Outcome: audit.Denied})
 		rq.render(http.StatusUnauthorized, "signin", signinData{Next: next, Username: username, Error: "signin.failed"})
 		return

@@ -318,7 +318,7 @@ func signinURL(next string) string {
 
 // write runs fn as one audited unit of work, like the JSON API's handlers.
 func (rq *request) write(action string, fn func(tx *postgres.Tx) error) error {
-	op := postgres.Op{Principal: rq.p, Audit: audit.Event{Actor: rq.p.Actor(), Role: string(rq.p.Role), Action: action, RequestID: requestID(rq.r)}}
+	op := postgres.Op{Principal: rq.p, Audit: audit.Event{Actor: rq.p.Actor(), Role: string(rq.p.Role), Action: action, RequestID: rq.requestID()}}
 	_, _, err := rq.s.d.Cases.Write(rq.ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
 		return postgres.Reply{}, fn(tx)
 	})
@@ -342,7 +342,7 @@ func (s *server) record(rq *request, ev audit.Event) {
 			ev.Actor, ev.Role = rq.p.Actor(), string(rq.p.Role)
 		}
 	}
-	ev.RequestID = requestID(rq.r)
+	ev.RequestID = rq.requestID()
 	if ev.Detail == "" {
 		ev.Detail = "{}"
 	}
@@ -351,10 +351,13 @@ func (s *server) record(rq *request, ev audit.Event) {
 	}
 }
 
-// requestID is the id the API's middleware gave the request, when there is
-// one.
-func requestID(r *http.Request) string {
-	return r.Header.Get("X-Request-ID")
+// requestID is the id the API's middleware gave the request (it sets it on
+// the response), else the caller's.
+func (rq *request) requestID() string {
+	if id := rq.w.Header().Get("X-Request-ID"); id != "" {
+		return id
+	}
+	return rq.r.Header.Get("X-Request-ID")
 }
 
 // fail answers an error from the store: out of scope and unknown are the
@@ -369,7 +372,7 @@ func (rq *request) fail(err error) {
 	case errors.Is(err, postgres.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		rq.errorPage(http.StatusServiceUnavailable, "error.unavailable")
 	default:
-		rq.s.log.Error("page failed", "request_id", requestID(rq.r), "method", rq.r.Method, "err", err)
+		rq.s.log.Error("page failed", "request_id", rq.requestID(), "method", rq.r.Method, "err", err)
 		rq.errorPage(http.StatusInternalServerError, "error.internal")
 	}
 }

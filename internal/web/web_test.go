@@ -187,6 +187,9 @@ func hasEvent(t *testing.T, e *env, actor, action string, outcome audit.Outcome)
 	}
 	for _, ev := range evs {
 		if ev.Action == action && ev.Outcome == outcome {
+			if ev.RequestID == "" {
+				t.Errorf("audit event %s of %s has no request id", action, actor)
+			}
 			return true
 		}
 	}
@@ -801,5 +804,46 @@ func TestHumanDuration(t *testing.T) {
 		if got := humanDuration(d); got != want {
 			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestCrossOriginPostRefused: the UI's forms are protected by the server's
+// http.CrossOriginProtection; a form posted from another site is refused
+// even with the victim's cookie.
+func TestCrossOriginPostRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putSubject("P-5", "west", "carol", "孙九", nil)
+	c := e.client()
+	e.signin(c, "carol")
+	for _, h := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+		{"Origin": "https://evil.example"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/subjects/P-5/sessions", strings.NewReader(url.Values{"instrument": {"phq9"}, "language": {"zh-CN"}, "mode": {"step"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-origin POST with %v = %d, want 403", h, resp.StatusCode)
+		}
+	}
+	// Same-origin (the browser says so) is accepted.
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/subjects/P-5/sessions", strings.NewReader(url.Values{"instrument": {"phq9"}, "language": {"zh-CN"}, "mode": {"step"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("same-origin POST = %d, want 303", resp.StatusCode)
 	}
 }
