@@ -19,6 +19,7 @@ import (
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/sealed"
+	"github.com/sunpath/sunpath/internal/web"
 )
 
 func newServeCmd(c *cli) *cobra.Command {
@@ -119,6 +120,16 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		}
 	}
 
+	// The web UI answers every path outside the API's own.
+	ui, err := web.New(web.Config{
+		CookieSecure: cfg.HTTP.CookieSecure, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default,
+		Workflow: web.Workflow{Schedule: cfg.Workflow.Schedule, Rules: cfg.Workflow.Rules, CrisisProtocol: cfg.Workflow.CrisisProtocol,
+			SessionTTL: cfg.Workflow.SessionTTL, KioskTTL: cfg.Workflow.KioskTTL, ReliableChange: cfg.Workflow.ReliableChange, Flags: cfg.Flags},
+	}, web.Deps{Log: log, Auth: authSvc, Cases: cases, Catalog: catalog, Models: models, Audit: auditStore})
+	if err != nil {
+		return err
+	}
 	srv, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Log:      log,
 		Registry: reg,
@@ -134,6 +145,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		Cases:        cases,
 		Audit:        auditStore,
 		Workflow:     cfg.Workflow,
+		UI:           ui,
 	})
 	if err != nil {
 		return err
