@@ -91,8 +91,8 @@ func (b *tab) visit(path, sel, shot string) {
 // the htmx autosave run under the page's Content-Security-Policy.
 func TestBrowserPagesAccessible(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	ctx := browser(t, "en-US")
+	e := newEnv(t)
 	e.putSubject("P-200", "west", "carol", "钱八", nijProfile(t))
 	e.phq9At("P-200", 40, 3, 3, 2, 2, 2, 2, 2, 2, 0)
 	e.phq9At("P-200", 2, 2, 2, 2, 2, 2, 1, 1, 1, 1)

@@ -238,8 +238,8 @@ func (b *tab) answer(item string, value int) {
 // flag at the head of the queue and acknowledges it.
 func TestBrowserCounselorCrisisAndSupervisor(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	ctx := browser(t, "zh-CN")
+	e := newEnv(t)
 	e.putSubject("P-100", "west", "carol", "李四", nijProfile(t))
 	e.putSubject("P-101", "west", "carol", "周七", nil)
 	e.phq9At("P-100", 75, 3, 2, 2, 2, 2, 1, 2, 1, 0)
@@ -373,8 +373,8 @@ func TestBrowserCounselorCrisisAndSupervisor(t *testing.T) {
 // submitted, the kiosk shows only thanks and the link stops working.
 func TestBrowserKioskInterruptedAndResumed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	ctx := browser(t, "en-US")
+	e := newEnv(t)
 	e.putSubject("K-1", "west", "carol", "Kiosk Person", nil)
 
 	staff := newTab(t, ctx, e.ts.URL, "staff")

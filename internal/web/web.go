@@ -101,7 +101,6 @@ type server struct {
 	assets  map[string]string // static file → URL with a content version
 	cards   sync.Map          // model name → rendered card (template.HTML)
 	langs   langCache
-	now     func() time.Time
 }
 
 // New returns the UI's root handler. It fails when a template or message
@@ -119,7 +118,7 @@ func New(cfg Config, d Deps) (http.Handler, error) {
 	if cfg.Workflow.KioskTTL <= 0 {
 		cfg.Workflow.KioskTTL = 2 * time.Hour
 	}
-	s := &server{cfg: cfg, d: d, log: d.Log, loc: cfg.Location, now: time.Now}
+	s := &server{cfg: cfg, d: d, log: d.Log, loc: cfg.Location}
 	if s.loc == nil {
 		s.loc = time.Local
 	}
