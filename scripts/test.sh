@@ -13,4 +13,9 @@ fi
 # Tools the tests drive for real: promtool (alert rules) and Chromium (UI).
 SUNPATH_PROMTOOL=$(scripts/ensure-promtool.sh)
 export SUNPATH_PROMTOOL
+if SUNPATH_CHROMIUM=$(scripts/ensure-chromium.sh); then
+	export SUNPATH_CHROMIUM
+elif [ "${CI:-}" = true ]; then
+	exit 1
+fi
 go test -race -shuffle=on -count=1 -timeout 30m "${@:-./...}"
