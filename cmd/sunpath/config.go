@@ -32,15 +32,22 @@ type Config struct {
 	HTTP        httpapi.Config
 	Session     auth.SessionPolicy
 	KeyCacheTTL time.Duration
-	LogLevel    slog.Level
-	Instruments InstrumentsConfig
-	Models      ModelsConfig
-	Crypto      CryptoConfig
-	Audit       AuditConfig
-	Flags       casework.FlagPolicy
-	Workflow    httpapi.Workflow
-	Webhooks    WebhooksConfig
-	Jobs        JobsConfig
+	// LoginsPerMinute limits sign-in attempts per login name (five times
+	// that per address), in the API and the web pages alike.
+	LoginsPerMinute int
+	LogLevel        slog.Level
+	Instruments     InstrumentsConfig
+	Models          ModelsConfig
+	Crypto          CryptoConfig
+	Audit           AuditConfig
+	Flags           casework.FlagPolicy
+	Workflow        httpapi.Workflow
+	// Rules are the cross-instrument flag rules; CrisisProtocol the text
+	// shown with every critical flag, by language.
+	Rules          []postgres.ConsecutiveRule
+	CrisisProtocol map[string]string
+	Webhooks       WebhooksConfig
+	Jobs           JobsConfig
 	// DebugAddr, when set, serves net/http/pprof there (loopback only).
 	DebugAddr string
 }
@@ -100,7 +107,7 @@ func defaults() map[string]any {
 		"http.tls_key_file":          "",
 		"http.rate_limit_per_second": h.CallerRate,
 		"http.rate_limit_burst":      h.CallerBurst,
-		"http.logins_per_minute":     h.LoginsPerMinute,
+		"http.logins_per_minute":     10,
 		"session.idle_timeout":       auth.DefaultSessionPolicy.Idle.String(),
 		"auth.api_key_cache_ttl":     "5s",
 		"session.absolute_timeout":   auth.DefaultSessionPolicy.Absolute.String(),
@@ -194,7 +201,6 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		TLSKeyFile:        p.str("http.tls_key_file"),
 		CallerRate:        float64(p.intIn("http.rate_limit_per_second", 0, 1000000)),
 		CallerBurst:       p.intIn("http.rate_limit_burst", 1, 1000000),
-		LoginsPerMinute:   p.intIn("http.logins_per_minute", 1, 10000),
 	}
 	if (cfg.HTTP.TLSCertFile == "") != (cfg.HTTP.TLSKeyFile == "") {
 		p.fail("http.tls_cert_file", "set both http.tls_cert_file and http.tls_key_file, or neither")
@@ -212,6 +218,7 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	if cfg.KeyCacheTTL, _ = time.ParseDuration(p.str("auth.api_key_cache_ttl")); cfg.KeyCacheTTL < 0 || cfg.KeyCacheTTL > time.Minute {
 		p.fail("auth.api_key_cache_ttl", "must be a duration from 0s to 1m")
 	}
+	cfg.LoginsPerMinute = p.intIn("http.logins_per_minute", 0, 10000)
 	cfg.Session = auth.SessionPolicy{Idle: p.dur("session.idle_timeout"), Absolute: p.dur("session.absolute_timeout")}
 	if err := cfg.LogLevel.UnmarshalText([]byte(p.str("log.level"))); err != nil {
 		p.fail("log.level", "must be debug, info, warn or error")
@@ -256,8 +263,6 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	}
 	cfg.Workflow = httpapi.Workflow{
 		Schedule:       sched,
-		Rules:          defaultRules,
-		CrisisProtocol: map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")},
 		IdempotencyTTL: p.dur("workflow.idempotency_ttl"),
 		SessionTTL:     p.dur("workflow.session_ttl"),
 		KioskTTL:       p.dur("workflow.kiosk_ttl"),
@@ -268,6 +273,8 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 			p.fail("debug.addr", "must be a loopback host:port, e.g. 127.0.0.1:6060")
 		}
 	}
+	cfg.Rules = defaultRules
+	cfg.CrisisProtocol = map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")}
 	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval")}
 	return cfg, p.err
 }

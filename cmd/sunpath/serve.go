@@ -18,6 +18,7 @@ import (
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/web"
 )
@@ -55,6 +56,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	accounts := postgres.NewAccounts(db)
 	authSvc := auth.NewService(accounts, cfg.Session)
 	authSvc.CacheAPIKeys(cfg.KeyCacheTTL)
+	authSvc.LimitLogins(cfg.LoginsPerMinute)
 
 	// Instruments and models are data checked at startup: a bad definition
 	// or a model whose sha256 does not match stops the server here.
@@ -120,13 +122,14 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		}
 	}
 
+	flow := screenflow.New(catalog, cfg.Rules, cfg.CrisisProtocol, reg)
 	// The web UI answers every path outside the API's own.
 	ui, err := web.New(web.Config{
 		CookieSecure: cfg.HTTP.CookieSecure, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default,
-		Workflow: web.Workflow{Schedule: cfg.Workflow.Schedule, Rules: cfg.Workflow.Rules, CrisisProtocol: cfg.Workflow.CrisisProtocol,
+		Workflow: web.Workflow{Schedule: cfg.Workflow.Schedule,
 			SessionTTL: cfg.Workflow.SessionTTL, KioskTTL: cfg.Workflow.KioskTTL, ReliableChange: cfg.Workflow.ReliableChange, Flags: cfg.Flags},
-	}, web.Deps{Log: log, Auth: authSvc, Cases: cases, Catalog: catalog, Models: models, Audit: auditStore})
+	}, web.Deps{Log: log, Auth: authSvc, Cases: cases, Catalog: catalog, Models: models, Audit: auditStore, Flow: flow})
 	if err != nil {
 		return err
 	}
@@ -145,6 +148,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		Cases:        cases,
 		Audit:        auditStore,
 		Workflow:     cfg.Workflow,
+		Flow:         flow,
 		UI:           ui,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sunpath/sunpath/internal/ratelimit"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,20 @@ type Service struct {
 	keyTTL time.Duration
 	mu     sync.Mutex
 	keys   map[string]cachedKey
+
+	// Sign-in attempts are limited per login name and, five times looser
+	// (offices share an address), per client address, for every front end.
+	byName, byAddr *ratelimit.Limiter
+}
+
+// LimitLogins allows perMinute sign-in attempts per login name and five
+// times that per client address; 0 disables the limits.
+func (s *Service) LimitLogins(perMinute int) {
+	if perMinute <= 0 {
+		s.byName, s.byAddr = nil, nil
+		return
+	}
+	s.byName, s.byAddr = ratelimit.PerMinute(perMinute), ratelimit.PerMinute(5*perMinute)
 }
 
 type cachedKey struct {
@@ -42,10 +57,17 @@ func (s *Service) Policy() SessionPolicy { return s.policy }
 
 // Login checks a username and password and opens a session. It returns
 // ErrUnauthorized for a wrong name or password, a disabled account or one
-// that is locked (ErrLocked wraps ErrUnauthorized so callers may tell).
-// The user's ID is returned alongside for auditing, also on failure when the
-// account exists (0 otherwise).
-func (s *Service) Login(ctx context.Context, username, password string) (token string, p Principal, err error) {
+// that is locked (ErrLocked wraps ErrUnauthorized so callers may tell), and
+// a *ratelimit.Error, before any password is checked, when the name or the
+// client address (addr) made too many attempts. The principal is returned
+// for auditing, also on failure when the account exists.
+func (s *Service) Login(ctx context.Context, username, password, addr string) (token string, p Principal, err error) {
+	if err := s.byName.Allow(strings.ToLower(username)); err != nil {
+		return "", Principal{}, err
+	}
+	if err := s.byAddr.Allow(addr); err != nil {
+		return "", Principal{}, err
+	}
 	u, err := s.store.UserByName(ctx, strings.ToLower(username))
 	if errors.Is(err, ErrNotFound) {
 		VerifyPassword(password, "") // same cost as a real check

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -48,22 +47,12 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	// Sign-in attempts are limited per login name and per address, before
-	// any password is checked.
-	if err := s.logins.allow(strings.ToLower(req.Username)); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.loginIPs.allow(c.ClientIP()); err != nil {
-		s.fail(c, err)
-		return
-	}
 	if auth.ValidUsername(req.Username) {
 		c.Set(ctxActor, "user:"+req.Username)
 	} else {
 		c.Set(ctxActor, "user:(invalid name)")
 	}
-	token, p, err := s.deps.Auth.Login(c.Request.Context(), req.Username, req.Password)
+	token, p, err := s.deps.Auth.Login(c.Request.Context(), req.Username, req.Password, c.ClientIP())
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthorized) {
 			s.log.Info("login refused", "request_id", requestID(c), "locked", errors.Is(err, auth.ErrLocked))

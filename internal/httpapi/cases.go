@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
@@ -239,72 +237,6 @@ type assessmentBody struct {
 	AdministeredBy string          `json:"administered_by"`
 }
 
-// scored is an administration scored and ready to store.
-type scored struct {
-	def     *screening.Definition
-	answers []byte
-	result  screening.Result
-}
-
-// scoreAnswers validates and scores one instrument's answers.
-func (s *Server) scoreAnswers(instrumentID string, raw []byte, opt screening.ScoreOptions) (scored, error) {
-	def, ok := s.deps.Catalog.Get(instrumentID)
-	if !ok {
-		return scored{}, fieldError("instrument", "unknown instrument; GET /v1/instruments lists them")
-	}
-	if !slices.Contains(def.Languages, opt.Language) {
-		return scored{}, fieldError("language", "the instrument is not available in this language")
-	}
-	answers, err := screening.DecodeAnswers(raw)
-	if err != nil {
-		return scored{}, err
-	}
-	res, err := def.Score(answers, opt)
-	if err != nil {
-		return scored{}, err
-	}
-	canon, err := json.Marshal(answers)
-	if err != nil {
-		return scored{}, err
-	}
-	return scored{def: def, answers: canon, result: res}, nil
-}
-
-func (s *Server) newAssessment(p auth.Principal, sc scored, administeredBy string, started *time.Time, completed time.Time, session *uuid.UUID) postgres.NewAssessment {
-	var flags []postgres.FlagSpec
-	for _, f := range sc.result.Flags {
-		flags = append(flags, postgres.FlagSpec{Code: f.Code, Level: string(f.Level), Item: f.Item})
-	}
-	if administeredBy == "" {
-		administeredBy = p.Actor()
-	}
-	return postgres.NewAssessment{
-		Instrument: sc.def.ID, Version: sc.def.Version, ContentHash: sc.def.ContentHash, EngineVersion: screening.EngineVersion,
-		Language: sc.result.Language, Answers: sc.answers, Result: sc.result.AppendJSON(nil), Total: sc.result.Total,
-		Severity: sc.result.Severity, Flags: flags, AdministeredBy: administeredBy, StartedAt: started, CompletedAt: completed, SessionID: session,
-	}
-}
-
-// withProtocol adds the crisis protocol to every critical flag.
-func (s *Server) withProtocol(flags []casework.Flag, lang string) {
-	text := s.deps.Workflow.CrisisProtocol[lang]
-	if text == "" {
-		text = s.deps.Workflow.CrisisProtocol["zh-CN"]
-	}
-	for i := range flags {
-		if flags[i].Level == "critical" {
-			flags[i].CrisisProtocol = text
-		}
-	}
-}
-
-func (s *Server) countAssessment(a casework.Assessment) {
-	s.metrics.assessments.WithLabelValues(a.Instrument).Inc()
-	for _, f := range a.Flags {
-		s.metrics.flagsRaised.WithLabelValues(f.Level, f.Code).Inc()
-	}
-}
-
 func (s *Server) createAssessment(c *gin.Context) {
 	id, ok := s.subjectID(c)
 	if !ok {
@@ -349,7 +281,7 @@ func (s *Server) createAssessment(c *gin.Context) {
 	if req.StartedAt != nil {
 		opt.StartedAt = *req.StartedAt
 	}
-	sc, err := s.scoreAnswers(req.Instrument, req.Answers, opt)
+	sc, err := s.deps.Flow.Score(req.Instrument, req.Answers, opt)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -361,15 +293,11 @@ func (s *Server) createAssessment(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		out, err = tx.AddAssessment(c.Request.Context(), subj, s.newAssessment(p, sc, req.AdministeredBy, req.StartedAt, completed, nil), s.deps.Workflow.Rules)
-		if err != nil {
-			return nil, err
-		}
-		s.withProtocol(out.Flags, req.Language)
-		return out, nil
+		out, err = s.deps.Flow.Store(c.Request.Context(), tx, p, subj, sc, req.AdministeredBy, req.StartedAt, completed, nil)
+		return out, err
 	})
 	if c.Writer.Status() == http.StatusCreated && c.Writer.Header().Get("Idempotent-Replayed") == "" {
-		s.countAssessment(out)
+		s.deps.Flow.Count(out)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/ratelimit"
 	"github.com/sunpath/sunpath/internal/screening"
 )
 
@@ -32,7 +33,7 @@ func status(err error) int {
 	switch {
 	case errors.As(err, &inv):
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, ratelimit.ErrLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
@@ -88,9 +89,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 		fields = inv.Errors
 		detail = "the request has invalid fields; see errors"
 	}
-	var rl *rateLimitError
+	var rl *ratelimit.Error
 	if errors.As(err, &rl) {
-		c.Header("Retry-After", retryAfter(rl.retry))
+		c.Header("Retry-After", rl.RetryAfter())
 	}
 	c.Set(ctxError, err)
 	c.Abort()

@@ -46,7 +46,7 @@ func (s *Server) listFlags(c *gin.Context) {
 	}
 	s.work(c, "flag.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
 		fs, err := tx.Flags(c.Request.Context(), postgres.FlagFilter{Status: st, Level: lvl, Subject: c.Query("subject_id"), Overdue: c.Query("overdue") == "true", Limit: limit})
-		s.withProtocol(fs, c.Query("lang"))
+		s.deps.Flow.WithProtocol(fs, c.Query("lang"))
 		return flagList{Flags: fs}, err
 	})
 }
@@ -58,7 +58,7 @@ func (s *Server) getFlag(c *gin.Context) {
 			return nil, err
 		}
 		one := []casework.Flag{fl}
-		s.withProtocol(one, c.Query("lang"))
+		s.deps.Flow.WithProtocol(one, c.Query("lang"))
 		return one[0], nil
 	})
 }
@@ -67,7 +67,7 @@ func (s *Server) acknowledgeFlag(c *gin.Context) {
 	s.work(c, "flag.acknowledge", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
 		fl, err := tx.AcknowledgeFlag(c.Request.Context(), c.Param("id"))
 		one := []casework.Flag{fl}
-		s.withProtocol(one, c.Query("lang"))
+		s.deps.Flow.WithProtocol(one, c.Query("lang"))
 		return one[0], err
 	})
 }

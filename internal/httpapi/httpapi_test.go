@@ -27,6 +27,7 @@ import (
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
 	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
 )
 
@@ -76,6 +77,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	t.Helper()
 	ctx := context.Background()
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
+	svc.LimitLogins(10)
 	e := &env{t: t, db: db, auth: svc, logs: &syncBuffer{}, keys: map[auth.Role]string{}, pass: "correct horse battery"}
 	for _, u := range []struct {
 		name string
@@ -129,11 +131,12 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 		Audit:        e.audit,
 		Workflow: Workflow{
 			Schedule:       casework.DefaultSchedule,
-			Rules:          []postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
-			CrisisProtocol: map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"},
 			IdempotencyTTL: time.Hour, SessionTTL: time.Hour, KioskTTL: time.Hour,
 			ReliableChange: map[string]int{"phq9": 5},
 		},
+		Flow: screenflow.New(testCatalog(t),
+			[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
+			map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"}, reg),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -8,11 +8,9 @@ import (
 )
 
 type httpMetrics struct {
-	duration    *prometheus.HistogramVec
-	inFlight    prometheus.Gauge
-	assessments *prometheus.CounterVec
-	flagsRaised *prometheus.CounterVec
-	overrides   *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
+	overrides *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
@@ -32,14 +30,6 @@ func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
 			Name: "sunpath_http_requests_in_flight",
 			Help: "HTTP requests being answered now.",
 		}),
-		assessments: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sunpath_assessments_total",
-			Help: "Assessments stored, by instrument.",
-		}, []string{"instrument"}),
-		flagsRaised: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sunpath_flags_raised_total",
-			Help: "Flags raised, by level and code.",
-		}, []string{"level", "code"}),
 		overrides: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sunpath_overrides_total",
 			Help: "Override requests and decisions, by direction and status.",

@@ -26,6 +26,7 @@ const (
 	headerRequestID = "X-Request-ID"
 	ctxRequestID    = "sunpath.request_id"
 	ctxPrincipal    = "sunpath.principal"
+	ctxRoute        = "sunpath.route" // a label for requests outside the router, e.g. "ui"
 	sessionCookie   = "sunpath_session"
 )
 
@@ -67,14 +68,10 @@ func (s *Server) recoverer(c *gin.Context) {
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
 	attrs := []any{
 		"request_id", requestID(c),
 		"method", c.Request.Method,
-		"route", route,
+		"route", routeLabel(c),
 		"status", c.Writer.Status(),
 		"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 		"bytes_out", c.Writer.Size(),
@@ -91,12 +88,20 @@ func (s *Server) instrument(c *gin.Context) {
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
-	s.metrics.duration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).
+	s.metrics.duration.WithLabelValues(routeLabel(c), c.Request.Method, strconv.Itoa(c.Writer.Status())).
 		Observe(time.Since(start).Seconds())
+}
+
+// routeLabel names a request's route for logs and metrics: its pattern, or
+// "ui" for the web pages, or "unmatched".
+func routeLabel(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	if r := c.GetString(ctxRoute); r != "" {
+		return r
+	}
+	return "unmatched"
 }
 
 // deadline bounds every request's context.

@@ -126,6 +126,8 @@ func (s *Server) buildRouter() error {
 	}
 	e.NoRoute(func(c *gin.Context) {
 		if s.deps.UI != nil && !strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+			c.Set(ctxRoute, "ui")
+			c.Status(http.StatusOK) // gin presets 404 for unmatched routes
 			s.deps.UI.ServeHTTP(c.Writer, c.Request)
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/pgtest"
+	"github.com/sunpath/sunpath/internal/ratelimit"
 )
 
 // caller is one kind of caller in the matrix.
@@ -312,7 +313,7 @@ func TestSecurityHeadersAndLimits(t *testing.T) {
 func TestCallerRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.srv.callers = newLimiter(1, 5)
+	e.srv.callers = ratelimit.New(1, 5)
 	key := e.keys[auth.RoleCaseSystem]
 	codes := map[int]int{}
 	var retry string

@@ -21,7 +21,9 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/ratelimit"
 	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screenflow"
 )
 
 // Config is the HTTP server's configuration.
@@ -36,11 +38,10 @@ type Config struct {
 	Version           string
 	// TLSCertFile and TLSKeyFile, when both set, make the listener TLS 1.2+.
 	TLSCertFile, TLSKeyFile string
-	// Rate limits: requests per second (and burst) per authenticated caller,
-	// and sign-in attempts per minute per login name and per address.
-	CallerRate      float64
-	CallerBurst     int
-	LoginsPerMinute int
+	// Rate limit: requests per second (and burst) per authenticated caller.
+	// Sign-in attempts are limited by auth.Service.LimitLogins.
+	CallerRate  float64
+	CallerBurst int
 }
 
 // DefaultConfig returns the defaults used when a setting is not given.
@@ -53,7 +54,6 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      1 << 20,
 		CallerRate:        100,
 		CallerBurst:       200,
-		LoginsPerMinute:   10,
 	}
 }
 
@@ -78,6 +78,7 @@ type Deps struct {
 	Cases        *postgres.Cases
 	Audit        *postgres.AuditStore
 	Workflow     Workflow
+	Flow         *screenflow.Service
 	// UI serves every GET/POST outside /v1, /healthz, /readyz, /metrics and
 	// /openapi.json: the server-rendered web pages. It sets its own headers.
 	UI http.Handler
@@ -86,8 +87,6 @@ type Deps struct {
 // Workflow is the configurable policy of the case workflow.
 type Workflow struct {
 	Schedule       casework.Schedule
-	Rules          []postgres.ConsecutiveRule
-	CrisisProtocol map[string]string // language → text shown with every critical flag
 	IdempotencyTTL time.Duration
 	SessionTTL     time.Duration  // how long a screening session stays open
 	KioskTTL       time.Duration  // how long a kiosk link works
@@ -103,9 +102,7 @@ type Server struct {
 	routes   []route
 	metrics  *httpMetrics
 	stopping atomic.Bool
-	callers  *limiter
-	logins   *limiter // per login name
-	loginIPs *limiter // per address: offices share one, so five times looser
+	callers  *ratelimit.Limiter
 }
 
 // New builds the server and its router.
@@ -113,11 +110,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Log == nil || d.Registry == nil || d.Auth == nil {
 		return nil, errors.New("httpapi: Log, Registry and Auth are required")
 	}
+	if d.Cases == nil || d.Audit == nil || d.Flow == nil || d.Catalog == nil || d.Models == nil {
+		return nil, errors.New("httpapi: Cases, Audit, Flow, Catalog and Models are required")
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: d.Log, deps: d,
-		callers:  newLimiter(cfg.CallerRate, cfg.CallerBurst),
-		logins:   newLimiter(float64(cfg.LoginsPerMinute)/60, cfg.LoginsPerMinute),
-		loginIPs: newLimiter(float64(5*cfg.LoginsPerMinute)/60, 5*cfg.LoginsPerMinute)}
+		callers: ratelimit.New(cfg.CallerRate, cfg.CallerBurst)}
 	s.metrics = newHTTPMetrics(d.Registry, cfg.Version)
 	if err := s.buildRouter(); err != nil {
 		return nil, err

@@ -2,18 +2,19 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/screening"
 )
 
@@ -221,57 +222,21 @@ func (s *Server) submitSession(c *gin.Context) {
 	p, _ := principal(c)
 	var created []casework.Assessment
 	s.work(c, "session.submit", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
-		ctx := c.Request.Context()
-		sess, subj, err := tx.Session(ctx, s.sessionID(c))
+		sess, subj, err := tx.Session(c.Request.Context(), s.sessionID(c))
 		if err != nil {
 			return nil, err
 		}
 		if sess.Status != "open" {
 			return nil, fmt.Errorf("session is %s: %w", sess.Status, casework.ErrConflict)
 		}
-		sid, _ := uuid.Parse(sess.ID)
-		now := time.Now().UTC()
-		inv := &problem.Invalid{}
-		var scoredAll []scored
-		for _, inst := range sess.Instruments {
-			raw, _ := json.Marshal(sess.Answers[inst])
-			if sess.Answers[inst] == nil {
-				raw = []byte("{}")
-			}
-			sc, err := s.scoreAnswers(inst, raw, screening.ScoreOptions{Language: sess.Language, StartedAt: sess.CreatedAt, CompletedAt: now})
-			var one *problem.Invalid
-			if asInvalid(err, &one) {
-				for _, fe := range one.Errors {
-					fe.Field = inst + joinField(fe.Field)
-					inv.Errors = append(inv.Errors, fe)
-				}
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			scoredAll = append(scoredAll, sc)
+		created, err = s.deps.Flow.Submit(c.Request.Context(), tx, p, sess, subj)
+		var ref *screenflow.Refusal
+		if errors.As(err, &ref) {
+			return nil, ref.Invalid()
 		}
-		if err := inv.Err(); err != nil {
+		if err != nil {
 			return nil, err
 		}
-		administeredBy := sess.CreatedBy
-		if p.Kind == auth.KindKiosk {
-			administeredBy = "kiosk (self-administered)"
-		}
-		started := sess.CreatedAt
-		for _, sc := range scoredAll {
-			a, err := tx.AddAssessment(ctx, subj, s.newAssessment(p, sc, administeredBy, &started, now, &sid), s.deps.Workflow.Rules)
-			if err != nil {
-				return nil, err
-			}
-			s.withProtocol(a.Flags, sess.Language)
-			created = append(created, a)
-		}
-		if err := tx.MarkSessionSubmitted(ctx, sess.ID); err != nil {
-			return nil, err
-		}
-		tx.Resource("session", sess.ID, subj.ID)
 		out := submitResponse{SessionID: sess.ID, Status: "submitted"}
 		if p.Kind != auth.KindKiosk {
 			out.Assessments = created
@@ -279,15 +244,6 @@ func (s *Server) submitSession(c *gin.Context) {
 		return out, nil
 	})
 	if c.Writer.Status() == http.StatusCreated && c.Writer.Header().Get("Idempotent-Replayed") == "" {
-		for _, a := range created {
-			s.countAssessment(a)
-		}
+		s.deps.Flow.Count(created...)
 	}
-}
-
-func joinField(f string) string {
-	if f == "" {
-		return ""
-	}
-	return "." + f
 }

@@ -137,12 +137,7 @@ func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string)
 }
 
 // protocol is the crisis protocol in lang, else in Chinese.
-func (s *server) protocol(lang string) string {
-	if t := s.cfg.Workflow.CrisisProtocol[lang]; t != "" {
-		return t
-	}
-	return s.cfg.Workflow.CrisisProtocol["zh-CN"]
-}
+func (s *server) protocol(lang string) string { return s.d.Flow.Protocol(lang) }
 
 // flagLabel names a flag code: the instrument's own label, else the UI's
 // message for a workflow rule, else the code.

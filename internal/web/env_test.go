@@ -28,6 +28,7 @@ import (
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
 )
 
@@ -54,8 +55,6 @@ const (
 func testWorkflow() Workflow {
 	return Workflow{
 		Schedule:       casework.DefaultSchedule,
-		Rules:          []postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
-		CrisisProtocol: map[string]string{"zh-CN": crisisZH, "en": crisisEN},
 		SessionTTL:     time.Hour,
 		KioskTTL:       time.Hour,
 		ReliableChange: map[string]int{"phq9": 5, "gad7": 4},
@@ -94,16 +93,19 @@ func newEnv(t *testing.T) *env {
 	e.audit = postgres.NewAuditStore(db)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	wf := testWorkflow()
+	reg := prometheus.NewRegistry()
+	flow := screenflow.New(testCatalog(t),
+		[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
+		map[string]string{"zh-CN": crisisZH, "en": crisisEN}, reg)
 	e.ui, err = New(Config{ModelsDir: "../../models", DefaultModel: "nij-review", Workflow: wf},
-		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testCatalog(t), Models: testModels(t), Audit: e.audit})
+		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testCatalog(t), Models: testModels(t), Audit: e.audit, Flow: flow})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	reg := prometheus.NewRegistry()
 	srv, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{
 		Log: log, Registry: reg, Auth: svc, Catalog: testCatalog(t), Models: testModels(t), DefaultModel: "nij-review",
-		Cases: e.cases, Audit: e.audit, UI: e.ui,
-		Workflow: httpapi.Workflow{Schedule: wf.Schedule, Rules: wf.Rules, CrisisProtocol: wf.CrisisProtocol, IdempotencyTTL: time.Hour,
+		Cases: e.cases, Audit: e.audit, UI: e.ui, Flow: flow,
+		Workflow: httpapi.Workflow{Schedule: wf.Schedule, IdempotencyTTL: time.Hour,
 			SessionTTL: wf.SessionTTL, KioskTTL: wf.KioskTTL, ReliableChange: wf.ReliableChange},
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/screening"
 )
 
@@ -664,10 +665,10 @@ func (s *server) submit(rq *request, f flow) {
 		_, err := s.submitSession(rq, tx, *sess, subj)
 		return err
 	})
-	var refused *refusal
+	var refused *screenflow.Refusal
 	switch {
 	case errors.As(err, &refused):
-		d, gone, err := s.review(rq, f, refused.byInstrument)
+		d, gone, err := s.review(rq, f, refused.ByInstrument)
 		switch {
 		case err != nil:
 			rq.fail(err)
@@ -688,81 +689,14 @@ func (s *server) submit(rq *request, f flow) {
 	}
 }
 
-// refusal is the engine's refusal of a session's answers, by instrument.
-type refusal struct{ byInstrument map[string]*problem.Invalid }
-
-func (r *refusal) Error() string { return "the answers of the session cannot be scored" }
-
-// submitSession is the session submission of POST /v1/sessions/{id}/submit:
-// score each instrument as its manual says, store every result with its
-// flags and the workflow's rules, and close the session, all in tx.
+// submitSession is the session submission of POST /v1/sessions/{id}/submit,
+// through the same service; stored assessments are counted once committed.
 func (s *server) submitSession(rq *request, tx *postgres.Tx, sess casework.Session, subj casework.Subject) ([]casework.Assessment, error) {
-	now := time.Now().UTC()
-	type scored struct {
-		def     *screening.Definition
-		answers []byte
-		res     screening.Result
+	as, err := s.d.Flow.Submit(rq.ctx, tx, rq.p, sess, subj)
+	if err == nil {
+		rq.afterCommit(func() { s.d.Flow.Count(as...) })
 	}
-	var all []scored
-	ref := &refusal{byInstrument: map[string]*problem.Invalid{}}
-	for _, inst := range sess.Instruments {
-		def, ok := s.d.Catalog.Get(inst)
-		if !ok {
-			return nil, errors.New("session instrument no longer in the catalog")
-		}
-		raw, _ := json.Marshal(sess.Answers[inst])
-		if sess.Answers[inst] == nil {
-			raw = []byte("{}")
-		}
-		answers, err := screening.DecodeAnswers(raw)
-		if err != nil {
-			return nil, err
-		}
-		res, err := def.Score(answers, screening.ScoreOptions{Language: sess.Language, StartedAt: sess.CreatedAt, CompletedAt: now})
-		var inv *problem.Invalid
-		if errors.As(err, &inv) {
-			ref.byInstrument[inst] = inv
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		canon, err := json.Marshal(answers)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, scored{def: def, answers: canon, res: res})
-	}
-	if len(ref.byInstrument) > 0 {
-		return nil, ref
-	}
-	administeredBy := sess.CreatedBy
-	if rq.p.Kind == auth.KindKiosk {
-		administeredBy = "kiosk (self-administered)"
-	}
-	sid, _ := uuid.Parse(sess.ID)
-	started := sess.CreatedAt
-	var out []casework.Assessment
-	for _, sc := range all {
-		var flags []postgres.FlagSpec
-		for _, fl := range sc.res.Flags {
-			flags = append(flags, postgres.FlagSpec{Code: fl.Code, Level: string(fl.Level), Item: fl.Item})
-		}
-		a, err := tx.AddAssessment(rq.ctx, subj, postgres.NewAssessment{
-			Instrument: sc.def.ID, Version: sc.def.Version, ContentHash: sc.def.ContentHash, EngineVersion: screening.EngineVersion,
-			Language: sc.res.Language, Answers: sc.answers, Result: sc.res.AppendJSON(nil), Total: sc.res.Total,
-			Severity: sc.res.Severity, Flags: flags, AdministeredBy: administeredBy, StartedAt: &started, CompletedAt: now, SessionID: &sid,
-		}, s.cfg.Workflow.Rules)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if err := tx.MarkSessionSubmitted(rq.ctx, sess.ID); err != nil {
-		return nil, err
-	}
-	tx.Resource("session", sess.ID, subj.ID)
-	return out, nil
+	return as, err
 }
 
 type resultData struct {

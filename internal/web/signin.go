@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 
@@ -38,7 +39,7 @@ func (s *server) signin(rq *request) {
 	if auth.ValidUsername(strings.ToLower(username)) {
 		actor = "user:" + strings.ToLower(username)
 	}
-	token, p, err := s.d.Auth.Login(rq.ctx, username, password)
+	token, p, err := s.d.Auth.Login(rq.ctx, username, password, clientAddr(rq.r))
 	if err != nil {
 		if !errors.Is(err, auth.ErrUnauthorized) {
 			rq.fail(err)
@@ -80,4 +81,15 @@ func (s *server) home(rq *request) {
 	default:
 		rq.render(http.StatusOK, "nopages", nil)
 	}
+}
+
+// clientAddr is the client's address for sign-in limits: the connection's
+// peer. Behind a proxy every client shares the proxy's address, which makes
+// the per-address limit stricter, never looser.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

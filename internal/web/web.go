@@ -34,6 +34,7 @@ import (
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screenflow"
 )
 
 // Config is the web UI's configuration.
@@ -55,11 +56,9 @@ type Config struct {
 // Workflow is the case workflow's policy, as the JSON API applies it.
 type Workflow struct {
 	Schedule       casework.Schedule
-	Rules          []postgres.ConsecutiveRule
-	CrisisProtocol map[string]string // language → text shown with every critical flag
-	SessionTTL     time.Duration     // how long a screening session stays open
-	KioskTTL       time.Duration     // how long a kiosk link works
-	ReliableChange map[string]int    // instrument → points of reliable change
+	SessionTTL     time.Duration  // how long a screening session stays open
+	KioskTTL       time.Duration  // how long a kiosk link works
+	ReliableChange map[string]int // instrument → points of reliable change
 	// Flags are the acknowledgement deadlines of the store's flag policy,
 	// shown on the dashboard.
 	Flags casework.FlagPolicy
@@ -72,6 +71,8 @@ type Deps struct {
 	Cases   *postgres.Cases
 	Catalog *instrument.Catalog
 	Models  map[string]*riskmodel.Model
+	// Flow scores, stores and counts administrations, as for the API.
+	Flow *screenflow.Service
 	// Audit records what has no transaction of its own: sign-ins, account
 	// administration and denied reads. Optional.
 	Audit *postgres.AuditStore
@@ -235,7 +236,12 @@ type request struct {
 	user bool // a signed-in person (not a kiosk)
 	lang string
 	loc  *i18n.Localizer
+	// committed runs after the current unit of work commits.
+	committed []func()
 }
+
+// afterCommit defers fn until the unit of work in progress has committed.
+func (rq *request) afterCommit(fn func()) { rq.committed = append(rq.committed, fn) }
 
 func (s *server) newRequest(w http.ResponseWriter, r *http.Request) *request {
 	rq := &request{s: s, w: w, r: r, ctx: r.Context()}
@@ -318,9 +324,16 @@ func signinURL(next string) string {
 // write runs fn as one audited unit of work, like the JSON API's handlers.
 func (rq *request) write(action string, fn func(tx *postgres.Tx) error) error {
 	op := postgres.Op{Principal: rq.p, Audit: audit.Event{Actor: rq.p.Actor(), Role: string(rq.p.Role), Action: action, RequestID: rq.requestID()}}
+	rq.committed = nil
 	_, _, err := rq.s.d.Cases.Write(rq.ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
 		return postgres.Reply{}, fn(tx)
 	})
+	if err == nil {
+		for _, f := range rq.committed {
+			f()
+		}
+	}
+	rq.committed = nil
 	if errors.Is(err, casework.ErrOutOfScope) {
 		// The transaction rolled back: record the denial on its own, as the
 		// API's audit trail does.
