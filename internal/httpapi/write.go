@@ -32,7 +32,8 @@ var idempotencyKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 // in the same transaction and replayed for the same key and body.
 func (s *Server) work(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
 	p, _ := principal(c)
-	op := postgres.Op{Principal: p, Audit: audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: action, RequestID: requestID(c)}}
+	op := postgres.Op{Principal: p, Audit: audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: action, RequestID: requestID(c)},
+		Subject: c.Param("subject_id")}
 	if key := c.GetHeader("Idempotency-Key"); key != "" && idempotent {
 		if !idempotencyKeyRE.MatchString(key) {
 			s.fail(c, fieldError("Idempotency-Key", "must be 1-255 visible ASCII characters"))

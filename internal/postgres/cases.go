@@ -69,6 +69,9 @@ type Op struct {
 	Principal auth.Principal
 	Audit     audit.Event
 	Idem      *Idem
+	// Subject, when the unit of work is about one person, is read in the
+	// same round trip as BEGIN; Tx.Subject then answers without a query.
+	Subject string
 }
 
 // Tx is the case store within one transaction.
@@ -81,6 +84,15 @@ type Tx struct {
 	// Write sends them with the audit event and the idempotency record in
 	// one pipelined round trip just before COMMIT.
 	pending pgx.Batch
+	// pre is the subject read with BEGIN, when Op.Subject named one.
+	pre *prefetched
+}
+
+type prefetched struct {
+	id      string
+	row     subjectRow
+	visible bool
+	err     error
 }
 
 // dbtx is a connection inside a transaction: a pgx.Tx, or a *pgx.Conn on
@@ -136,6 +148,10 @@ func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	if op.Idem != nil {
 		begin.Queue(claimSQL, op.Idem.Client, op.Idem.Key, op.Idem.Hash, op.Idem.TTL.Seconds())
 	}
+	role, name, scope := string(op.Principal.Role), op.Principal.Name, op.Principal.Unit
+	if op.Subject != "" {
+		begin.Queue(subjectByExternalSQL, op.Subject, role, name, scope)
+	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
 	claimed := true
@@ -143,6 +159,11 @@ func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 		var tag pgconn.CommandTag
 		tag, err = br.Exec()
 		claimed = tag.RowsAffected() == 1
+	}
+	var pre *prefetched
+	if err == nil && op.Subject != "" {
+		pre = &prefetched{id: op.Subject}
+		pre.err = br.QueryRow().Scan(append(pre.row.targets(), &pre.visible)...)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -157,7 +178,7 @@ func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	}
 	ev := op.Audit
 	ev.Outcome = audit.Success
-	t := &Tx{c: c, tx: conn, p: op.Principal, ev: &ev}
+	t := &Tx{c: c, tx: conn, p: op.Principal, ev: &ev, pre: pre}
 	if rep, err = fn(t); err != nil {
 		return rep, false, translate(err)
 	}
@@ -295,11 +316,15 @@ func (t *Tx) decode(r subjectRow) (casework.Subject, error) {
 // may see it: ErrNotFound when there is none, ErrOutOfScope when it exists
 // outside the caller's scope (both answer 404).
 func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, error) {
-	role, name, scope := t.scopeArgs()
 	var r subjectRow
 	var visible bool
-	err := t.tx.QueryRow(ctx, `SELECT `+subjectCols+`, subject_visible(s.unit, s.counselor, $2, $3, $4)
-		FROM subjects s WHERE s.external_id = $1`, externalID, role, name, scope).Scan(append(r.targets(), &visible)...)
+	var err error
+	if t.pre != nil && t.pre.id == externalID {
+		r, visible, err = t.pre.row, t.pre.visible, t.pre.err
+	} else {
+		role, name, scope := t.scopeArgs()
+		err = t.tx.QueryRow(ctx, subjectByExternalSQL, externalID, role, name, scope).Scan(append(r.targets(), &visible)...)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return casework.Subject{}, fmt.Errorf("subject: %w", casework.ErrNotFound)
 	}
@@ -312,6 +337,11 @@ func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, 
 	}
 	return t.decode(r)
 }
+
+// subjectByExternalSQL reads a subject by the case system's id, with
+// whether the principal ($2 role, $3 name, $4 scope) may see it.
+const subjectByExternalSQL = `SELECT ` + subjectCols + `, subject_visible(s.unit, s.counselor, $2, $3, $4)
+	FROM subjects s WHERE s.external_id = $1`
 
 func (t *Tx) subjectByID(ctx context.Context, id uuid.UUID) (casework.Subject, error) {
 	var r subjectRow
