@@ -671,3 +671,49 @@ func TestKioskSession(t *testing.T) {
 		t.Errorf("the kiosk's PHQ-9 item 9 did not flag: %+v", fl.Flags)
 	}
 }
+
+// TestIdempotentOverrideRace: duplicates of an override request that lose
+// the race fail on the first's effect (one pending override per
+// recommendation) and must still be answered by the first's reply.
+func TestIdempotentOverrideRace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putSubject("O-1", "west", "carol", nijProfile(t))
+	var rec casework.Recommendation
+	if code := e.call(nil, e.keys[auth.RoleCaseSystem], http.MethodPost, "/v1/subjects/O-1/recommendations", map[string]string{}, &rec); code != http.StatusCreated {
+		t.Fatalf("recommendation = %d", code)
+	}
+	sam := e.login("sam")
+	body, _ := json.Marshal(map[string]string{"tier": "strict", "reason_code": "new_information", "note": "n"})
+	var wg sync.WaitGroup
+	codes := make([]int, 10)
+	bodies := make([]string, 10)
+	for i := range codes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v1/recommendations/"+rec.ID+"/overrides", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "override-once")
+			resp, err := sam.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			codes[i], bodies[i] = resp.StatusCode, string(b)
+		}(i)
+	}
+	wg.Wait()
+	for i := range codes {
+		if codes[i] != http.StatusCreated || bodies[i] != bodies[0] {
+			t.Fatalf("request %d = %d %s; first %s", i, codes[i], bodies[i], bodies[0])
+		}
+	}
+	var list overrideList
+	e.call(sam, "", http.MethodGet, "/v1/overrides", nil, &list)
+	if len(list.Overrides) != 1 {
+		t.Fatalf("%d overrides, want 1", len(list.Overrides))
+	}
+}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
@@ -118,21 +120,67 @@ func (t *Tx) Detail(v map[string]any) {
 	t.ev.Detail = string(b)
 }
 
-// Write runs fn in one transaction. With op.Idem set, a request already
-// answered under the same key and body is replayed (replayed = true) without
-// running fn; a concurrent duplicate waits for the first to commit and is
-// then replayed. The audit event is written last, in the same transaction:
-// if it cannot be written, nothing is.
+// Write runs fn in one transaction with its audit event and, with op.Idem
+// set, the idempotency record holding the reply. The record is written once,
+// with the reply, in the same pipelined batch as COMMIT: a duplicate that
+// races the first (or arrives after it) either meets the record's primary
+// key and rolls back whole, or fails on the first's effects; either way it is
+// answered by replaying the stored reply (replayed = true). The audit event
+// is written in the same transaction: if it cannot be written, nothing is.
 func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, replayed bool, err error) {
+	for attempt := 0; ; attempt++ {
+		rep, err = c.write(ctx, op, fn)
+		if err == nil || op.Idem == nil {
+			return rep, false, err
+		}
+		stored, found, expired, lerr := c.storedReply(ctx, op.Idem)
+		switch {
+		case lerr != nil:
+			return rep, false, err
+		case found && !expired && !bytes.Equal(stored.hash, op.Idem.Hash):
+			return Reply{}, false, ErrIdempotencyMismatch
+		case found && !expired:
+			return stored.Reply, true, nil
+		case found && expired && attempt == 0:
+			if derr := c.db.withConn(ctx, func(pc *pgxpool.Conn) error {
+				_, err := pc.Exec(ctx, `DELETE FROM idempotency_keys WHERE client = $1 AND key = $2 AND expires_at < now()`, op.Idem.Client, op.Idem.Key)
+				return err
+			}); derr != nil {
+				return rep, false, err
+			}
+			continue // the key had expired: this is a new request
+		}
+		return rep, false, err
+	}
+}
+
+type storedIdem struct {
+	Reply
+	hash []byte
+}
+
+// storedReply reads a committed idempotency record.
+func (c *Cases) storedReply(ctx context.Context, k *Idem) (r storedIdem, found, expired bool, err error) {
+	err = c.db.withConn(ctx, func(pc *pgxpool.Conn) error {
+		return pc.QueryRow(ctx, `SELECT request_hash, status, body, expires_at < now() FROM idempotency_keys WHERE client = $1 AND key = $2`,
+			k.Client, k.Key).Scan(&r.hash, &r.Status, &r.Body, &expired)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, false, nil
+	}
+	return r, err == nil, expired, err
+}
+
+// write is one attempt of Write. The transaction is driven by hand so that
+// BEGIN travels with the read of the route's subject, and COMMIT with the
+// queued writes: two round trips for a typical submission.
+func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, err error) {
 	pc, err := c.db.acquire(ctx)
 	if err != nil {
-		return rep, false, err
+		return rep, err
 	}
 	defer pc.Release()
 	conn := pc.Conn()
-	// The transaction is driven by hand so that BEGIN travels with the
-	// idempotency claim, and COMMIT with the queued writes: three round
-	// trips for a typical submission instead of seven.
 	done := false
 	defer func() {
 		if !done {
@@ -145,21 +193,11 @@ func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	}()
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
-	if op.Idem != nil {
-		begin.Queue(claimSQL, op.Idem.Client, op.Idem.Key, op.Idem.Hash, op.Idem.TTL.Seconds())
-	}
-	role, name, scope := string(op.Principal.Role), op.Principal.Name, op.Principal.Unit
 	if op.Subject != "" {
-		begin.Queue(subjectByExternalSQL, op.Subject, role, name, scope)
+		begin.Queue(subjectByExternalSQL, op.Subject, string(op.Principal.Role), op.Principal.Name, op.Principal.Unit)
 	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
-	claimed := true
-	if err == nil && op.Idem != nil {
-		var tag pgconn.CommandTag
-		tag, err = br.Exec()
-		claimed = tag.RowsAffected() == 1
-	}
 	var pre *prefetched
 	if err == nil && op.Subject != "" {
 		pre = &prefetched{id: op.Subject}
@@ -169,73 +207,26 @@ func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 		err = cerr
 	}
 	if err != nil {
-		return rep, false, translate(err)
-	}
-	if !claimed {
-		if rep, replayed, err = claimIdempotency(ctx, conn, op.Idem); err != nil || replayed {
-			return rep, replayed, translate(err)
-		}
+		return rep, translate(err)
 	}
 	ev := op.Audit
 	ev.Outcome = audit.Success
 	t := &Tx{c: c, tx: conn, p: op.Principal, ev: &ev, pre: pre}
 	if rep, err = fn(t); err != nil {
-		return rep, false, translate(err)
+		return rep, translate(err)
 	}
 	t.later(insertAuditSQL, auditArgs(ev)...)
 	if op.Idem != nil {
-		t.later(`UPDATE idempotency_keys SET status = $3, body = $4 WHERE client = $1 AND key = $2`,
-			op.Idem.Client, op.Idem.Key, rep.Status, rep.Body)
+		t.later(`INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
+			VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
+			op.Idem.Client, op.Idem.Key, op.Idem.Hash, rep.Status, rep.Body, op.Idem.TTL.Seconds())
 	}
 	t.later("COMMIT")
 	if err := conn.SendBatch(ctx, &t.pending).Close(); err != nil {
-		return rep, false, translate(fmt.Errorf("write %s: %w", ev.Action, err))
+		return rep, translate(fmt.Errorf("write %s: %w", ev.Action, err))
 	}
 	done = true
-	return rep, false, nil
-}
-
-const claimSQL = `INSERT INTO idempotency_keys (client, key, request_hash, expires_at)
-	VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT (client, key) DO NOTHING`
-
-// claimIdempotency is called after a first claim (sent with BEGIN) found the
-// key taken: it returns the stored reply, or claims the key again when the
-// record expired. The claim's insert waits on a concurrent transaction
-// holding the same key, so duplicates make one effect.
-func claimIdempotency(ctx context.Context, tx dbtx, k *Idem) (Reply, bool, error) {
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 {
-			tag, err := tx.Exec(ctx, claimSQL, k.Client, k.Key, k.Hash, k.TTL.Seconds())
-			if err != nil {
-				return Reply{}, false, err
-			}
-			if tag.RowsAffected() == 1 {
-				return Reply{}, false, nil
-			}
-		}
-		var hash, body []byte
-		var status int
-		var expired bool
-		err := tx.QueryRow(ctx, `SELECT request_hash, status, body, expires_at < now() FROM idempotency_keys WHERE client = $1 AND key = $2`,
-			k.Client, k.Key).Scan(&hash, &status, &body, &expired)
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue // removed by expiry in between: claim again
-		}
-		if err != nil {
-			return Reply{}, false, err
-		}
-		if expired {
-			if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE client = $1 AND key = $2`, k.Client, k.Key); err != nil {
-				return Reply{}, false, err
-			}
-			continue
-		}
-		if string(hash) != string(k.Hash) {
-			return Reply{}, false, ErrIdempotencyMismatch
-		}
-		return Reply{Status: status, Body: body}, true, nil
-	}
-	return Reply{}, false, errors.New("idempotency key could not be claimed")
+	return rep, nil
 }
 
 // PurgeIdempotency deletes expired idempotency records.
