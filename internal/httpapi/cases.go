@@ -147,20 +147,39 @@ func (s *Server) getSubject(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return s.withSchedule(c, tx, subj)
+		one := []casework.Subject{subj}
+		if err := s.withSchedule(c, tx, one); err != nil {
+			return nil, err
+		}
+		return one[0], nil
 	})
 }
 
-// withSchedule adds the next reassessment due date to a subject.
-func (s *Server) withSchedule(c *gin.Context, tx *postgres.Tx, subj casework.Subject) (casework.Subject, error) {
-	due, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, false, subj.ID, 100)
+// withSchedule adds each subject's next reassessment due date, in one query.
+func (s *Server) withSchedule(c *gin.Context, tx *postgres.Tx, subjs []casework.Subject) error {
+	if len(subjs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(subjs))
+	for i, subj := range subjs {
+		ids[i] = subj.ID
+	}
+	due, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, false, ids, 1<<30)
 	if err != nil {
-		return subj, err
+		return err
 	}
-	if len(due) > 0 {
-		subj.NextDue, subj.Overdue = &due[0].Due, due[0].Overdue
+	first := map[string]postgres.Due{} // due dates come soonest first
+	for _, d := range due {
+		if _, ok := first[d.SubjectID]; !ok {
+			first[d.SubjectID] = d
+		}
 	}
-	return subj, nil
+	for i := range subjs {
+		if d, ok := first[subjs[i].ID]; ok {
+			subjs[i].NextDue, subjs[i].Overdue = &d.Due, d.Overdue
+		}
+	}
+	return nil
 }
 
 func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
@@ -195,11 +214,10 @@ func (s *Server) listSubjects(c *gin.Context) {
 			if err != nil {
 				return nil, err
 			}
+			if err := s.withSchedule(c, tx, page); err != nil {
+				return nil, err
+			}
 			for _, subj := range page {
-				subj, err := s.withSchedule(c, tx, subj)
-				if err != nil {
-					return nil, err
-				}
 				if !overdue || subj.Overdue {
 					out.Subjects = append(out.Subjects, subj)
 				}

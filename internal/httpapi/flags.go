@@ -234,7 +234,7 @@ func (s *Server) reassessments(c *gin.Context) {
 	}
 	overdue := c.DefaultQuery("overdue", "true") == "true"
 	s.work(c, "schedule.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		d, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, overdue, "", limit)
+		d, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, overdue, nil, limit)
 		return dueList{Due: d}, err
 	})
 }
@@ -249,7 +249,7 @@ func (s *Server) subjectSchedule(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, false, subj.ID, 100)
+		d, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, false, []string{subj.ID}, 100)
 		return dueList{Due: d}, err
 	})
 }

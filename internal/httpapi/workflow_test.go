@@ -717,3 +717,37 @@ func TestIdempotentOverrideRace(t *testing.T) {
 		t.Fatalf("%d overrides, want 1", len(list.Overrides))
 	}
 }
+
+// TestSubjectDueDates: a person who entered supervision a month ago and was
+// never screened is overdue (first screening within a week); one who
+// entered yesterday is not. Reads and the overdue filter agree.
+func TestSubjectDueDates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := e.keys[auth.RoleAdmin]
+	for id, daysAgo := range map[string]int{"D-OLD": 30, "D-NEW": 1} {
+		body := map[string]any{"display_name": id, "sex": "male", "supervision_type": "parole", "unit": "west", "counselor": "carol",
+			"supervision_start": time.Now().AddDate(0, 0, -daysAgo).Format("2006-01-02")}
+		if code := e.call(nil, admin, http.MethodPut, "/v1/subjects/"+id, body, nil); code != http.StatusCreated {
+			t.Fatalf("PUT %s = %d", id, code)
+		}
+	}
+	var old, fresh casework.Subject
+	e.call(nil, admin, http.MethodGet, "/v1/subjects/D-OLD", nil, &old)
+	e.call(nil, admin, http.MethodGet, "/v1/subjects/D-NEW", nil, &fresh)
+	if old.NextDue == nil || !old.Overdue || fresh.NextDue == nil || fresh.Overdue {
+		t.Fatalf("due dates: old %v overdue=%v, new %v overdue=%v", old.NextDue, old.Overdue, fresh.NextDue, fresh.Overdue)
+	}
+	if d := fresh.NextDue.Sub(time.Now()); d < 5*24*time.Hour || d > 7*24*time.Hour {
+		t.Errorf("new entrant due in %s, want about 6 days", d)
+	}
+	var all, overdue subjectList
+	e.call(nil, admin, http.MethodGet, "/v1/subjects", nil, &all)
+	e.call(nil, admin, http.MethodGet, "/v1/subjects?overdue=true", nil, &overdue)
+	if len(all.Subjects) != 2 || all.Subjects[1].NextDue == nil {
+		t.Fatalf("list = %+v", all.Subjects)
+	}
+	if len(overdue.Subjects) != 1 || overdue.Subjects[0].ID != "D-OLD" {
+		t.Fatalf("overdue list = %+v", overdue.Subjects)
+	}
+}

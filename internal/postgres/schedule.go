@@ -55,12 +55,17 @@ type Due struct {
 	Overdue    bool       `json:"overdue"`
 }
 
-// Schedule lists the next due screening of every visible subject under
-// supervision, for every instrument of the policy; overdueOnly keeps those
+// Schedule lists the next due screening, for every instrument of the
+// policy, of the visible subjects under supervision: those with the given
+// case-system ids, or all when subjects is empty. overdueOnly keeps those
 // past due.
-func (t *Tx) Schedule(ctx context.Context, s casework.Schedule, overdueOnly bool, subject string, limit int) ([]Due, error) {
+func (t *Tx) Schedule(ctx context.Context, s casework.Schedule, overdueOnly bool, subjects []string, limit int) ([]Due, error) {
 	role, name, scope := t.scopeArgs()
-	t.Resource("schedule", subject, subject)
+	if len(subjects) == 1 {
+		t.Resource("schedule", subjects[0], subjects[0])
+	} else {
+		t.Resource("schedule", "", "")
+	}
 	secs := func(d time.Duration) float64 { return d.Seconds() }
 	rows, err := t.tx.Query(ctx, `SELECT s.external_id, s.unit, s.counselor, s.tier, i.instrument, last.at,
 		CASE WHEN last.at IS NULL THEN coalesce(s.supervision_start::timestamptz, s.created_at) + make_interval(secs => $5::float8)
@@ -70,10 +75,10 @@ func (t *Tx) Schedule(ctx context.Context, s casework.Schedule, overdueOnly bool
 		LEFT JOIN LATERAL (SELECT max(a.completed_at) AS at FROM assessments a WHERE a.subject_id = s.id AND a.instrument = i.instrument) last ON true
 		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3)
 		  AND (s.supervision_end IS NULL OR s.supervision_end >= current_date)
-		  AND ($10 = '' OR s.external_id = $10)
+		  AND (cardinality($10::text[]) = 0 OR s.external_id = ANY($10))
 		ORDER BY due, s.external_id, i.instrument`,
 		role, name, scope, s.Instruments, secs(s.NewEntrant), secs(s.Interval(casework.Strict)), secs(s.Interval(casework.Ordinary)),
-		secs(s.Interval(casework.Lenient)), secs(s.Unassigned), subject)
+		secs(s.Interval(casework.Lenient)), secs(s.Unassigned), subjects)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +194,7 @@ func (t *Tx) Dashboard(ctx context.Context, s casework.Schedule, windowDays int)
 	if err := rows.Err(); err != nil {
 		return d, err
 	}
-	due, err := t.Schedule(ctx, s, true, "", 1<<30)
+	due, err := t.Schedule(ctx, s, true, nil, 1<<30)
 	if err != nil {
 		return d, err
 	}

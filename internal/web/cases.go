@@ -52,7 +52,7 @@ func (s *server) caseloadPage(rq *request) {
 		if len(subjects) > caseloadLimit {
 			subjects, d.Truncated = subjects[:caseloadLimit], true
 		}
-		due, err := tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, "", 1<<20)
+		due, err := tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, nil, 1<<20)
 		if err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func (s *server) subjectPage(rq *request) {
 			return err
 		}
 		d.S = subj
-		if d.Due, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, subj.ID, 100); err != nil {
+		if d.Due, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, []string{subj.ID}, 100); err != nil {
 			return err
 		}
 		if len(d.Due) > 0 {

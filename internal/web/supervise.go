@@ -241,7 +241,7 @@ func (s *server) dashboardPage(rq *request) {
 		if d.ByReason, err = tx.OverrideAnalytics(rq.ctx, "reason", since); err != nil {
 			return err
 		}
-		if d.Overdue, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, true, "", 50); err != nil {
+		if d.Overdue, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, true, nil, 50); err != nil {
 			return err
 		}
 		tx.Resource("dashboard", "", "")
