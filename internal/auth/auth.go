@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -176,9 +175,6 @@ func RandomPassword() string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
-
-// EqualHash compares two hashes in constant time.
-func EqualHash(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 
 // SessionPolicy bounds how long a session lives.
 type SessionPolicy struct {

@@ -171,6 +171,3 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
-
-// BeginShutdown makes readiness fail; Serve calls it when its context ends.
-func (s *Server) BeginShutdown() { s.stopping.Store(true) }

@@ -738,7 +738,7 @@ func TestSubjectDueDates(t *testing.T) {
 	if old.NextDue == nil || !old.Overdue || fresh.NextDue == nil || fresh.Overdue {
 		t.Fatalf("due dates: old %v overdue=%v, new %v overdue=%v", old.NextDue, old.Overdue, fresh.NextDue, fresh.Overdue)
 	}
-	if d := fresh.NextDue.Sub(time.Now()); d < 5*24*time.Hour || d > 7*24*time.Hour {
+	if d := time.Until(*fresh.NextDue); d < 5*24*time.Hour || d > 7*24*time.Hour {
 		t.Errorf("new entrant due in %s, want about 6 days", d)
 	}
 	var all, overdue subjectList
