@@ -262,11 +262,10 @@ func TestAuthentication(t *testing.T) {
 				}
 				return
 			}
-			p := wantProblem(t, resp, tt.want)
+			wantProblem(t, resp, tt.want)
 			if tt.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
-			_ = p
 		})
 	}
 }
