@@ -32,10 +32,16 @@ type Service struct {
 // times that per client address; 0 disables the limits.
 func (s *Service) LimitLogins(perMinute int) {
 	if perMinute <= 0 {
-		s.byName, s.byAddr = nil, nil
+		s.SetLoginLimiters(nil, nil)
 		return
 	}
-	s.byName, s.byAddr = ratelimit.PerMinute(perMinute), ratelimit.PerMinute(5*perMinute)
+	s.SetLoginLimiters(ratelimit.PerMinute(perMinute), ratelimit.PerMinute(5*perMinute))
+}
+
+// SetLoginLimiters sets the sign-in limiters per login name and per client
+// address; nil disables one.
+func (s *Service) SetLoginLimiters(byName, byAddr *ratelimit.Limiter) {
+	s.byName, s.byAddr = byName, byAddr
 }
 
 type cachedKey struct {

@@ -19,16 +19,14 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sunpath/sunpath/instruments"
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screenflow"
-	"github.com/sunpath/sunpath/internal/sealed"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 // env is a server on a fresh database with one account of each kind.
@@ -42,27 +40,10 @@ type env struct {
 	ts      *httptest.Server
 	db      *postgres.DB
 	auth    *auth.Service
-	logs    *syncBuffer
+	logs    *testfix.Buffer
 	keys    map[auth.Role]string
 	pass    string
 	revoked string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newEnv(t *testing.T, checks ...Check) *env {
@@ -78,7 +59,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	ctx := context.Background()
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
 	svc.LimitLogins(10)
-	e := &env{t: t, db: db, auth: svc, logs: &syncBuffer{}, keys: map[auth.Role]string{}, pass: "correct horse battery"}
+	e := &env{t: t, db: db, auth: svc, logs: &testfix.Buffer{}, keys: map[auth.Role]string{}, pass: "correct horse battery"}
 	for _, u := range []struct {
 		name string
 		role auth.Role
@@ -111,10 +92,10 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	cfg := DefaultConfig()
 	cfg.Version = "test"
 	e.clock = &clock{t: time.Now()}
-	e.cases = postgres.NewCases(db, postgres.CasesConfig{Keys: testKeys(t), Flags: casework.DefaultFlagPolicy, Endpoints: []string{"crisis-desk"}, Now: e.clock.Now})
+	e.cases = postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Endpoints: []string{"crisis-desk"}, Now: e.clock.Now})
 	e.audit = postgres.NewAuditStore(db)
 	reg := prometheus.NewRegistry()
-	rm, err := riskmodel.NewMetrics(reg, testModels(t), 100)
+	rm, err := riskmodel.NewMetrics(reg, testfix.Models(t), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +104,8 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 		Registry:     reg,
 		Auth:         svc,
 		Checks:       checks,
-		Catalog:      testCatalog(t),
-		Models:       testModels(t),
+		Catalog:      testfix.Catalog(t),
+		Models:       testfix.Models(t),
 		DefaultModel: "nij-review",
 		RiskMetrics:  rm,
 		Cases:        e.cases,
@@ -134,7 +115,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 			IdempotencyTTL: time.Hour, SessionTTL: time.Hour, KioskTTL: time.Hour,
 			ReliableChange: map[string]int{"phq9": 5},
 		},
-		Flow: screenflow.New(testCatalog(t),
+		Flow: screenflow.New(testfix.Catalog(t),
 			[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
 			map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"}, reg),
 	})
@@ -693,42 +674,4 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-var (
-	catalogOnce sync.Once
-	catalog     *instrument.Catalog
-	modelsOnce  sync.Once
-	models      map[string]*riskmodel.Model
-)
-
-func testCatalog(t *testing.T) *instrument.Catalog {
-	catalogOnce.Do(func() {
-		var err error
-		if catalog, err = instrument.Load(instruments.FS, nil); err != nil {
-			t.Fatalf("instruments: %v", err)
-		}
-	})
-	return catalog
-}
-
-func testModels(t *testing.T) map[string]*riskmodel.Model {
-	modelsOnce.Do(func() {
-		var err error
-		if models, err = riskmodel.LoadDir("../../models"); err != nil {
-			t.Fatalf("models: %v", err)
-		}
-	})
-	if models == nil {
-		t.Fatal("models not loaded")
-	}
-	return models
-}
-
-func testKeys(t *testing.T) *sealed.Keyring {
-	kr, err := sealed.ParseKeyring("t1:"+sealed.NewKey(), "t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
 }

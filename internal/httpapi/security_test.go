@@ -15,6 +15,7 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/ratelimit"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 // caller is one kind of caller in the matrix.
@@ -39,7 +40,7 @@ func TestAccessMatrix(t *testing.T) {
 
 	// Records in unit west (agency hz): a subject with an assessment, a
 	// flag, a recommendation, an override and a screening session.
-	e.putSubject("M-1", "west", "carol", nijProfile(t))
+	e.putSubject("M-1", "west", "carol", testfix.NIJProfile(t))
 	carol := e.login("carol")
 	var a casework.Assessment
 	e.call(carol, "", http.MethodPost, "/v1/subjects/M-1/assessments", asqAcute(), &a)
@@ -215,7 +216,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 		}
 	}
 	var p map[string]any
-	subj := map[string]any{"display_name": "张三 " + canary, "sex": "male", "supervision_type": "parole", "unit": "west", "counselor": "carol", "profile": nijProfile(t)}
+	subj := map[string]any{"display_name": "张三 " + canary, "sex": "male", "supervision_type": "parole", "unit": "west", "counselor": "carol", "profile": testfix.NIJProfile(t)}
 	e.call(nil, admin, http.MethodPut, "/v1/subjects/C-1", subj, nil)
 	bad := map[string]any{"display_name": canary, "sex": canary, "supervision_type": canary, "unit": canary, "counselor": canary, "birth_year": 3000, "profile": map[string]any{"Age_at_Release": canary}}
 	record(e.call(nil, admin, http.MethodPut, "/v1/subjects/C-2", bad, &p), p)
@@ -291,8 +292,10 @@ func TestSecurityHeadersAndLimits(t *testing.T) {
 			t.Errorf("%s = %q, want %q", h, got, want)
 		}
 	}
-	// Sign-in attempts per name: the eleventh within a minute is refused
-	// with Retry-After, whatever the password.
+	// Sign-in attempts per name: past the burst, refused with Retry-After,
+	// whatever the password. The bucket refills once an hour here, so the
+	// outcome does not depend on how fast Argon2id runs on this machine.
+	e.auth.SetLoginLimiters(ratelimit.New(1.0/3600, 10), nil)
 	var last *http.Response
 	for i := 0; i < 11; i++ {
 		last = e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"username": "eve", "password": "wrong wrong wrong"})
@@ -313,7 +316,7 @@ func TestSecurityHeadersAndLimits(t *testing.T) {
 func TestCallerRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.srv.callers = ratelimit.New(1, 5)
+	e.srv.callers = ratelimit.New(1.0/3600, 5) // no refill within the test, however slow the machine
 	key := e.keys[auth.RoleCaseSystem]
 	codes := map[int]int{}
 	var retry string

@@ -3,12 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 // call sends a request as client (a cookie client) or with key, and decodes
@@ -59,31 +58,6 @@ func (e *env) call(client *http.Client, key, method, path string, body any, out 
 	return resp.StatusCode
 }
 
-// nijProfile returns the model inputs of the first person in nij-dev.csv.
-func nijProfile(t *testing.T) map[string]any {
-	f, err := os.Open("../../../shared/data/nij/nij-dev.csv")
-	if err != nil {
-		t.Fatalf("NIJ data (../shared/data): %v", err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	head, _ := r.Read()
-	row, _ := r.Read()
-	p := map[string]any{}
-	for i, h := range head {
-		switch h {
-		case "ID", "Race", "Gender", "Recidivism_Within_3years":
-			continue
-		}
-		if row[i] == "" {
-			p[h] = nil
-		} else {
-			p[h] = row[i]
-		}
-	}
-	return p
-}
-
 func (e *env) putSubject(id, unit, counselor string, profile map[string]any) {
 	e.t.Helper()
 	body := map[string]any{"display_name": "测试对象 " + id, "sex": "female", "birth_year": 1988, "supervision_type": "probation",
@@ -114,7 +88,7 @@ func TestWorkflowEndToEnd(t *testing.T) {
 	// The case system registers a person in a unit of its agency, and may
 	// not place anyone in another agency's unit.
 	body := map[string]any{"display_name": "李四", "sex": "male", "birth_year": 1991, "supervision_type": "parole", "unit": "west",
-		"counselor": "carol", "supervision_start": time.Now().AddDate(0, 0, -2).Format("2006-01-02"), "profile": nijProfile(t)}
+		"counselor": "carol", "supervision_start": time.Now().AddDate(0, 0, -2).Format("2006-01-02"), "profile": testfix.NIJProfile(t)}
 	var subj casework.Subject
 	if code := e.call(nil, cms, http.MethodPut, "/v1/subjects/P-100", body, &subj); code != http.StatusCreated {
 		t.Fatalf("PUT subject = %d", code)
@@ -473,7 +447,7 @@ func TestEscalationTwoReplicas(t *testing.T) {
 	cfg := postgres.DefaultConfig()
 	cfg.URL = url
 	ctx := context.Background()
-	keys := testKeys(t)
+	keys := testfix.Keyring(t)
 	clk := &clock{t: time.Now()}
 	var replicas []*postgres.Cases
 	for i := 0; i < 2; i++ {
@@ -673,7 +647,7 @@ func TestKioskSession(t *testing.T) {
 func TestIdempotentOverrideRace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.putSubject("O-1", "west", "carol", nijProfile(t))
+	e.putSubject("O-1", "west", "carol", testfix.NIJProfile(t))
 	var rec casework.Recommendation
 	if code := e.call(nil, e.keys[auth.RoleCaseSystem], http.MethodPost, "/v1/subjects/O-1/recommendations", map[string]string{}, &rec); code != http.StatusCreated {
 		t.Fatalf("recommendation = %d", code)

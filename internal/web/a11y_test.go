@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 // a11yCheck runs in the page and lists what breaks the accessibility rules
@@ -93,7 +94,7 @@ func TestBrowserPagesAccessible(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t, "en-US")
 	e := newEnv(t)
-	e.putSubject("P-200", "west", "carol", "钱八", nijProfile(t))
+	e.putSubject("P-200", "west", "carol", "钱八", testfix.NIJProfile(t))
 	e.phq9At("P-200", 40, 3, 3, 2, 2, 2, 2, 2, 2, 0)
 	e.phq9At("P-200", 2, 2, 2, 2, 2, 2, 1, 1, 1, 1)
 	var rec casework.Recommendation

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 // The browser tests drive headless Chromium (Debian's chromium package) with
@@ -240,13 +241,13 @@ func TestBrowserCounselorCrisisAndSupervisor(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t, "zh-CN")
 	e := newEnv(t)
-	e.putSubject("P-100", "west", "carol", "李四", nijProfile(t))
+	e.putSubject("P-100", "west", "carol", "李四", testfix.NIJProfile(t))
 	e.putSubject("P-101", "west", "carol", "周七", nil)
 	e.phq9At("P-100", 75, 3, 2, 2, 2, 2, 1, 2, 1, 0)
 	e.phq9At("P-100", 45, 2, 2, 1, 1, 1, 1, 1, 1, 0)
 	e.phq9At("P-100", 15, 1, 1, 1, 1, 0, 1, 0, 0, 0)
 	e.api(http.MethodPost, "/v1/subjects/P-100/recommendations", e.cms, map[string]string{"model": "nij-review"}, http.StatusCreated, nil)
-	phq9, _ := testCatalog(t).Get("phq9")
+	phq9, _ := testfix.Catalog(t).Get("phq9")
 
 	b := newTab(t, ctx, e.ts.URL, "counselor")
 	b.do("open the start page", chromedp.Navigate(e.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,24 +11,20 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sunpath/sunpath/instruments"
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/httpapi"
-	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
-	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 // env is the whole server (JSON API with this UI mounted, as cmd/sunpath
@@ -41,7 +36,7 @@ type env struct {
 	auth  *auth.Service
 	cases *postgres.Cases
 	audit *postgres.AuditStore
-	logs  *syncBuffer
+	logs  *testfix.Buffer
 	pass  string
 	admin string // admin API key
 	cms   string // case-system API key of agency hz (unit west)
@@ -67,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
-	e := &env{t: t, auth: svc, logs: &syncBuffer{}, pass: "correct horse battery"}
+	e := &env{t: t, auth: svc, logs: &testfix.Buffer{}, pass: "correct horse battery"}
 	for _, u := range []struct {
 		name string
 		role auth.Role
@@ -94,16 +89,16 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	wf := testWorkflow()
 	reg := prometheus.NewRegistry()
-	flow := screenflow.New(testCatalog(t),
+	flow := screenflow.New(testfix.Catalog(t),
 		[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
 		map[string]string{"zh-CN": crisisZH, "en": crisisEN}, reg)
 	e.ui, err = New(Config{ModelsDir: "../../models", DefaultModel: "nij-review", Workflow: wf},
-		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testCatalog(t), Models: testModels(t), Audit: e.audit, Flow: flow})
+		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testfix.Catalog(t), Models: testfix.Models(t), Audit: e.audit, Flow: flow})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
 	srv, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{
-		Log: log, Registry: reg, Auth: svc, Catalog: testCatalog(t), Models: testModels(t), DefaultModel: "nij-review",
+		Log: log, Registry: reg, Auth: svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t), DefaultModel: "nij-review",
 		Cases: e.cases, Audit: e.audit, UI: e.ui, Flow: flow,
 		Workflow: httpapi.Workflow{Schedule: wf.Schedule, IdempotencyTTL: time.Hour,
 			SessionTTL: wf.SessionTTL, KioskTTL: wf.KioskTTL, ReliableChange: wf.ReliableChange},
@@ -220,73 +215,4 @@ func (e *env) post(c *http.Client, path string, form url.Values) *http.Response 
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var (
-	catalogOnce sync.Once
-	catalog     *instrument.Catalog
-	catalogErr  error
-	modelsOnce  sync.Once
-	models      map[string]*riskmodel.Model
-	modelsErr   error
-)
-
-func testCatalog(t *testing.T) *instrument.Catalog {
-	catalogOnce.Do(func() { catalog, catalogErr = instrument.Load(instruments.FS, nil) })
-	if catalogErr != nil {
-		t.Fatalf("instruments: %v", catalogErr)
-	}
-	return catalog
-}
-
-func testModels(t *testing.T) map[string]*riskmodel.Model {
-	modelsOnce.Do(func() { models, modelsErr = riskmodel.LoadDir("../../models") })
-	if modelsErr != nil {
-		t.Fatalf("models: %v", modelsErr)
-	}
-	return models
-}
-
-// nijProfile returns the model inputs of the first person in nij-dev.csv,
-// as the API's workflow test does.
-func nijProfile(t *testing.T) map[string]any {
-	t.Helper()
-	f, err := os.Open("../../../shared/data/nij/nij-dev.csv")
-	if err != nil {
-		t.Fatalf("NIJ data (../shared/data): %v", err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	head, _ := r.Read()
-	row, _ := r.Read()
-	p := map[string]any{}
-	for i, h := range head {
-		switch h {
-		case "ID", "Race", "Gender", "Recidivism_Within_3years":
-			continue
-		}
-		if row[i] == "" {
-			p[h] = nil
-		} else {
-			p[h] = row[i]
-		}
-	}
-	return p
 }

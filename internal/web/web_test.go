@@ -21,6 +21,7 @@ import (
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 func TestSigninPageLanguage(t *testing.T) {
@@ -388,7 +389,7 @@ func TestFlagsAndOverrides(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const canary = "CANARY-7f3a"
-	e.putSubject("P-9", "west", "carol", "张三"+canary, nijProfile(t))
+	e.putSubject("P-9", "west", "carol", "张三"+canary, testfix.NIJProfile(t))
 	e.phq9At("P-9", 1, 1, 1, 1, 1, 1, 1, 1, 1, 2) // item 9 ≥ 1: urgent flag
 	var rec casework.Recommendation
 	e.api(http.MethodPost, "/v1/subjects/P-9/recommendations", e.cms, map[string]string{"model": "nij-review"}, http.StatusCreated, &rec)
@@ -744,7 +745,7 @@ func TestSafeNext(t *testing.T) {
 }
 
 func TestTrendSVG(t *testing.T) {
-	def, _ := testCatalog(t).Get("phq9")
+	def, _ := testfix.Catalog(t).Get("phq9")
 	v := func(n int) *int { return &n }
 	now := time.Now()
 	pts := []postgres.TrendPoint{
@@ -770,7 +771,7 @@ func TestTrendSVG(t *testing.T) {
 }
 
 func TestAskedFollowsSkipLogic(t *testing.T) {
-	def, _ := testCatalog(t).Get("asq")
+	def, _ := testfix.Catalog(t).Get("asq")
 	q5, _ := def.Item("asq_5")
 	raw := func(kv ...string) map[string]json.RawMessage {
 		m := map[string]json.RawMessage{}
