@@ -193,7 +193,22 @@ func TestBackupRestoreVerify(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	time.Sleep(400 * time.Millisecond) // sealed
+	// Wait until the sealer has chained the events (it runs every 100 ms).
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var pending, chained int
+		conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM audit_pending), (SELECT count(*) FROM audit_chain)`).Scan(&pending, &chained)
+		if pending == 0 && chained >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not sealed after 20s: %d pending, %d chained", pending, chained)
+		}
+	}
+	conn.Close(context.Background())
 	srv.cmd.Process.Kill()
 
 	bin := pgBin(t)
@@ -210,7 +225,7 @@ func TestBackupRestoreVerify(t *testing.T) {
 		t.Fatalf("verify after restore: %s", out)
 	}
 	// Tamper with the restored copy: verification fails naming the event.
-	conn, err := pgx.Connect(context.Background(), restored)
+	conn, err = pgx.Connect(context.Background(), restored)
 	if err != nil {
 		t.Fatal(err)
 	}

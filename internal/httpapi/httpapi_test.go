@@ -496,10 +496,10 @@ func TestReadinessFollowsDatabase(t *testing.T) {
 func TestShutdownDrainsInFlight(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	e.srv.engine.GET("/test/slow", func(c *gin.Context) {
 		close(started)
-		time.Sleep(500 * time.Millisecond)
+		<-release // finishes only when the test says so
 		c.String(http.StatusOK, "done")
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -523,13 +523,20 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}()
 	<-started
 	cancel()
-	// Readiness fails at once, while the slow request is still running.
-	time.Sleep(50 * time.Millisecond)
-	rec := httptest.NewRecorder()
-	e.srv.engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("readyz during shutdown = %d, want 503", rec.Code)
+	// Readiness fails while the request is still in flight.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		e.srv.engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		if rec.Code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz during shutdown = %d, want 503", rec.Code)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	close(release)
 	if body := <-got; body != "done" {
 		t.Errorf("in-flight request got %q, want done", body)
 	}
