@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 CONNS=${CONNS:-64}
 SECONDS_RUN=${SECONDS_RUN:-20}
 
+if [ "${BENCH_GO:-1}" != 0 ]; then
 echo "== Go benchmarks (scoring, model inference, request decoding)"
 go test -run '^$' -bench . -benchmem -benchtime 2s ./internal/instrument/ ./internal/screening/ ./internal/riskmodel/ ./internal/httpapi/ ./internal/audit/ 2>&1 |
 	grep -E '^(Benchmark|ok|FAIL)' || true
+fi
 
 make -s build
 go build -o bin/sunpath-load ./cmd/sunpath-load
@@ -43,9 +45,28 @@ H=(-H "Authorization: Bearer $KEY" -H 'Content-Type: application/json')
 curl -sf -X PUT "$BASE/v1/units/bench" "${H[@]}" -d '{"name":"bench"}' >/dev/null
 curl -sf -X PUT "$BASE/v1/subjects/LOAD-1" "${H[@]}" -d '{"display_name":"load","sex":"unknown","supervision_type":"probation","unit":"bench"}' >/dev/null
 
+# CPU seconds (user+system) used so far by a process, and by the
+# PostgreSQL cluster: the postmaster, its live backends and those that
+# exited (their time is in the postmaster's cutime/cstime).
+TICK=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$TICK" '{sub(/.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"; }
+pg_cpu() {
+	local pm sum=0 p
+	pm=$(head -1 "$dir/pg/data/postmaster.pid")
+	sum=$(awk -v t="$TICK" '{sub(/.*\) /, ""); print ($12 + $13 + $14 + $15) / t}' "/proc/$pm/stat")
+	for p in $(pgrep -P "$pm"); do
+		sum=$(awk -v s="$sum" -v c="$(cpu_of "$p" 2>/dev/null || echo 0)" 'BEGIN {print s + c}')
+	done
+	echo "$sum"
+}
+count() { psql -qtA "$URL" -c 'SELECT count(*) FROM assessments'; }
+
 echo
 echo "== End to end: $CONNS connections, ${SECONDS_RUN}s"
+N0=$(count) S0=$(cpu_of "$SRV") P0=$(pg_cpu)
 bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -duration "${SECONDS_RUN}s" -json >"$dir/load.json"
+N1=$(count) S1=$(cpu_of "$SRV") P1=$(pg_cpu)
+echo "{\"n\": $((N1 - N0)), \"server\": $(awk "BEGIN {print $S1 - $S0}"), \"pg\": $(awk "BEGIN {print $P1 - $P0}")}" >"$dir/cpu-service.json"
 kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=
 
 # pgbench: the same two rows per transaction, sized like the service's.
@@ -63,8 +84,13 @@ VALUES ('api_key:bench', 'admin', 'assessment.create', 'assessment', 'x', 'LOAD-
 END;
 SQL
 echo "== pgbench: the same two inserts per transaction, $CONNS clients, ${SECONDS_RUN}s"
-pgbench -n -c "$CONNS" -j 2 -T "$SECONDS_RUN" --log --log-prefix="$dir/pgb" -f "$dir/pgbench.sql" "$URL" >"$dir/pgbench.out" 2>&1 ||
-	{ cat "$dir/pgbench.out"; exit 1; }
+N0=$(count) P0=$(pg_cpu)
+TIMEFORMAT='%U %S'
+{ time pgbench -n -c "$CONNS" -j 2 -T "$SECONDS_RUN" --log --log-prefix="$dir/pgb" -f "$dir/pgbench.sql" "$URL" >"$dir/pgbench.out" 2>&1 ||
+	{ cat "$dir/pgbench.out"; exit 1; }; } 2>"$dir/pgbench.time"
+N1=$(count) P1=$(pg_cpu)
+read -r PU PS <"$dir/pgbench.time"
+echo "{\"n\": $((N1 - N0)), \"client\": $(awk "BEGIN {print $PU + $PS}"), \"pg\": $(awk "BEGIN {print $P1 - $P0}")}" >"$dir/cpu-pgbench.json"
 
 python3 - "$dir" <<'PY'
 import json, sys, glob, re
@@ -83,4 +109,12 @@ print()
 print(f"service : {load['per_second']:8.0f} submissions/s  p50 {load['p50_ms']:6.1f} ms  p99 {load['p99_ms']:6.1f} ms  non-2xx {load['non_2xx']}  errors {load['errors']}  ({load['conns']} connections)")
 print(f"pgbench : {tps:8.0f} transactions/s   p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (2 inserts per transaction)")
 print(f"ratio   : {load['per_second'] / tps:8.2f} of pgbench (target >= 0.70 with p99 <= 50 ms and no non-2xx)")
+cs = json.load(open(f"{d}/cpu-service.json"))
+cp = json.load(open(f"{d}/cpu-pgbench.json"))
+us = lambda sec, n: 1e6 * sec / max(n, 1)
+print()
+print("CPU per write (user+system, both cores shared by everything below):")
+print(f"service : server {us(cs['server'], cs['n']):5.0f} µs  PostgreSQL {us(cs['pg'], cs['n']):5.0f} µs  "
+      f"load generator {us(load['cpu_seconds'], load['requests']):5.0f} µs")
+print(f"pgbench :                PostgreSQL {us(cp['pg'], cp['n']):5.0f} µs  pgbench client {us(cp['client'], cp['n']):5.0f} µs")
 PY

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +42,9 @@ type Report struct {
 	Non2xx    int            `json:"non_2xx"`
 	Errors    int            `json:"errors"`
 	Status    map[string]int `json:"status"`
+	// CPUSeconds is the load generator's own CPU time (user+system) over
+	// the measured window, so a report can say what the client cost.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -69,6 +73,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	start := time.Now()
 	measureFrom := start.Add(*warm)
 	end := measureFrom.Add(*dur)
+	cpuFrom := make(chan float64, 1)
+	time.AfterFunc(time.Until(measureFrom), func() { cpuFrom <- cpuSeconds() })
 	var wg sync.WaitGroup
 	for w := 0; w < *conns; w++ {
 		wg.Add(1)
@@ -119,6 +125,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}(w)
 	}
 	wg.Wait()
+	rep.CPUSeconds = cpuSeconds() - <-cpuFrom
 	slices.Sort(lat)
 	rep.Requests = len(lat)
 	rep.Seconds = dur.Seconds()
@@ -133,6 +140,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	_, err := fmt.Fprintf(out, "service: %d conns, %.0f submissions/s, p50 %.1f ms, p99 %.1f ms, max %.1f ms, non-2xx %d, errors %d\n",
 		rep.Conns, rep.PerSecond, rep.P50ms, rep.P99ms, rep.MaxMs, rep.Non2xx, rep.Errors)
 	return err
+}
+
+// cpuSeconds is this process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // answers is a PHQ-9 submission in the minimal or mild band with item 9 at
