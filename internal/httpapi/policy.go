@@ -3,7 +3,7 @@ package httpapi
 import "github.com/sunpath/sunpath/internal/auth"
 
 // scope says which records of a route a permitted role reaches. The rule
-// itself lives in one SQL function, subject_visible (migration 0004): admins
+// itself lives in one SQL function, subject_visible (migrations 0004, 0005): admins
 // everyone, supervisors their unit, counselors their caseload, case systems
 // their agency's units. Out-of-scope records answer 404, never 200, and the
 // denial is audited.

@@ -720,3 +720,52 @@ func TestSubjectDueDates(t *testing.T) {
 		t.Fatalf("overdue list = %+v", overdue.Subjects)
 	}
 }
+
+// A case system sees the subjects of its agency's units: when a unit moves
+// to another agency, or a subject to a unit of another agency, visibility
+// follows at once (the subject's agency is kept by the database).
+func TestCaseSystemScopeFollowsAgency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin, hz := e.keys[auth.RoleAdmin], e.keys[auth.RoleCaseSystem]
+	nb, _, err := e.auth.CreateAPIKey(context.Background(), "case system nb", auth.RoleCaseSystem, "nb", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]any{"display_name": "A", "sex": "male", "supervision_type": "parole", "unit": "west"}
+	if code := e.call(nil, admin, http.MethodPut, "/v1/subjects/AG-1", body, nil); code != http.StatusCreated {
+		t.Fatalf("PUT subject = %d", code)
+	}
+	sees := func(key string) bool {
+		t.Helper()
+		code := e.call(nil, key, http.MethodGet, "/v1/subjects/AG-1", nil, nil)
+		if code != http.StatusOK && code != http.StatusNotFound {
+			t.Fatalf("GET = %d", code)
+		}
+		var list subjectList
+		e.call(nil, key, http.MethodGet, "/v1/subjects", nil, &list)
+		if listed := len(list.Subjects) == 1; listed != (code == http.StatusOK) {
+			t.Fatalf("GET = %d but listed = %v", code, listed)
+		}
+		return code == http.StatusOK
+	}
+	if !sees(hz) || sees(nb) {
+		t.Fatal("west (agency hz): want hz to see the subject and nb not")
+	}
+	if code := e.call(nil, admin, http.MethodPut, "/v1/units/west", map[string]string{"name": "west", "agency": "nb"}, nil); code != http.StatusOK {
+		t.Fatalf("PUT unit = %d", code)
+	}
+	if sees(hz) || !sees(nb) {
+		t.Fatal("west moved to agency nb: want nb to see the subject and hz not")
+	}
+	body["unit"] = "east" // agency nb
+	if code := e.call(nil, admin, http.MethodPut, "/v1/subjects/AG-1", body, nil); code != http.StatusOK {
+		t.Fatalf("PUT subject = %d", code)
+	}
+	if code := e.call(nil, admin, http.MethodPut, "/v1/units/east", map[string]string{"name": "east", "agency": "hz"}, nil); code != http.StatusOK {
+		t.Fatalf("PUT unit = %d", code)
+	}
+	if !sees(hz) || sees(nb) {
+		t.Fatal("subject moved to east, east moved to hz: want hz to see the subject and nb not")
+	}
+}

@@ -284,7 +284,7 @@ func (t *Tx) Flags(ctx context.Context, f FlagFilter) ([]casework.Flag, error) {
 	role, name, scope := t.scopeArgs()
 	t.Resource("flags", f.Status, f.Subject)
 	rows, err := t.tx.Query(ctx, `SELECT `+flagCols+` FROM flags f JOIN subjects s ON s.id = f.subject_id
-		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3)
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
 		  AND (CASE WHEN $4 = '' THEN f.status <> 'resolved' ELSE f.status = $4 END)
 		  AND ($5 = '' OR f.level = $5) AND ($6 = '' OR s.external_id = $6)
 		  AND (NOT $7 OR (f.status = 'open' AND f.deadline < $9))
@@ -314,7 +314,7 @@ func (t *Tx) flagForUpdate(ctx context.Context, id string) (casework.Flag, error
 	role, name, scope := t.scopeArgs()
 	var visible bool
 	var fl casework.Flag
-	row := t.tx.QueryRow(ctx, `SELECT `+flagCols+`, subject_visible(s.unit, s.counselor, $2, $3, $4)
+	row := t.tx.QueryRow(ctx, `SELECT `+flagCols+`, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
 		FROM flags f JOIN subjects s ON s.id = f.subject_id WHERE f.id = $1 FOR UPDATE OF f`, fid, role, name, scope)
 	fl, err = t.scanFlag(scanPlus{row, &visible})
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -222,6 +222,7 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 			op.Idem.Client, op.Idem.Key, op.Idem.Hash, rep.Status, rep.Body, op.Idem.TTL.Seconds())
 	}
 	t.later("COMMIT")
+
 	if err := conn.SendBatch(ctx, &t.pending).Close(); err != nil {
 		return rep, translate(fmt.Errorf("write %s: %w", ev.Action, err))
 	}
@@ -331,7 +332,7 @@ func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, 
 
 // subjectByExternalSQL reads a subject by the case system's id, with
 // whether the principal ($2 role, $3 name, $4 scope) may see it.
-const subjectByExternalSQL = `SELECT ` + subjectCols + `, subject_visible(s.unit, s.counselor, $2, $3, $4)
+const subjectByExternalSQL = `SELECT ` + subjectCols + `, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
 	FROM subjects s WHERE s.external_id = $1`
 
 func (t *Tx) subjectByID(ctx context.Context, id uuid.UUID) (casework.Subject, error) {
@@ -349,7 +350,7 @@ func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.Subj
 	role, name, scope := t.scopeArgs()
 	var id uuid.UUID
 	var visible bool
-	err := t.tx.QueryRow(ctx, `SELECT id, subject_visible(unit, counselor, $2, $3, $4) FROM subjects WHERE external_id = $1 FOR UPDATE`,
+	err := t.tx.QueryRow(ctx, `SELECT id, subject_visible(unit, counselor, agency, $2, $3, $4) FROM subjects WHERE external_id = $1 FOR UPDATE`,
 		externalID, role, name, scope).Scan(&id, &visible)
 	created := errors.Is(err, pgx.ErrNoRows)
 	if err != nil && !created {
@@ -426,7 +427,7 @@ type SubjectFilter struct {
 func (t *Tx) Subjects(ctx context.Context, f SubjectFilter) ([]casework.Subject, error) {
 	role, name, scope := t.scopeArgs()
 	rows, err := t.tx.Query(ctx, `SELECT `+subjectCols+` FROM subjects s
-		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3)
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
 		  AND ($4 = '' OR s.unit = $4) AND ($5 = '' OR s.counselor = $5) AND ($6 = '' OR s.tier = $6)
 		  AND s.external_id > $7
 		ORDER BY s.external_id LIMIT $8`, role, name, scope, f.Unit, f.Counselor, f.Tier, f.After, f.Limit)

@@ -78,7 +78,7 @@ func (t *Tx) recommendation(ctx context.Context, id string) (casework.Recommenda
 	role, name, scope := t.scopeArgs()
 	var unit string
 	var visible bool
-	r, err := scanRecommendation(t.tx.QueryRow(ctx, `SELECT `+recCols+`, s.unit, subject_visible(s.unit, s.counselor, $2, $3, $4)
+	r, err := scanRecommendation(t.tx.QueryRow(ctx, `SELECT `+recCols+`, s.unit, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
 		FROM recommendations r JOIN subjects s ON s.id = r.subject_id WHERE r.id = $1`, rid, role, name, scope), &unit, &visible)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, "", fmt.Errorf("recommendation: %w", casework.ErrNotFound)
@@ -162,7 +162,7 @@ func (t *Tx) Overrides(ctx context.Context, status string, limit int) ([]casewor
 	t.Resource("overrides", status, "")
 	rows, err := t.tx.Query(ctx, `SELECT `+overrideCols+` FROM overrides o
 		JOIN recommendations r ON r.id = o.recommendation_id JOIN subjects s ON s.id = o.subject_id
-		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3) AND ($4 = '' OR o.status = $4)
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND ($4 = '' OR o.status = $4)
 		ORDER BY (o.status = 'pending') DESC, o.requested_at DESC LIMIT $5`, role, name, scope, status, limit)
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func (t *Tx) DecideOverride(ctx context.Context, id string, approve bool, note s
 	role, name, scope := t.scopeArgs()
 	var visible bool
 	var unit string
-	o, err := t.scanOverride(t.tx.QueryRow(ctx, `SELECT `+overrideCols+`, s.unit, subject_visible(s.unit, s.counselor, $2, $3, $4)
+	o, err := t.scanOverride(t.tx.QueryRow(ctx, `SELECT `+overrideCols+`, s.unit, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
 		FROM overrides o JOIN recommendations r ON r.id = o.recommendation_id JOIN subjects s ON s.id = o.subject_id
 		WHERE o.id = $1 FOR UPDATE OF o`, oid, role, name, scope), &unit, &visible)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -259,9 +259,9 @@ func (t *Tx) OverrideAnalytics(ctx context.Context, by string, since time.Time) 
 	t.Resource("override_analytics", by, "")
 	rows, err := t.tx.Query(ctx, `WITH o AS (
 		SELECT `+col+` AS grp, o.recommended_tier, o.requested_tier, o.status FROM overrides o JOIN subjects s ON s.id = o.subject_id
-		 WHERE subject_visible(s.unit, s.counselor, $1, $2, $3) AND o.requested_at >= $4),
+		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND o.requested_at >= $4),
 	  r AS (SELECT `+recCol+` AS grp, count(*) AS n FROM recommendations r JOIN subjects s ON s.id = r.subject_id
-		 WHERE subject_visible(s.unit, s.counselor, $1, $2, $3) AND r.created_at >= $4 GROUP BY 1)
+		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND r.created_at >= $4 GROUP BY 1)
 	SELECT o.grp, coalesce(max(r.n), 0), count(*),
 	       count(*) FILTER (WHERE array_position(ARRAY['lenient','ordinary','strict'], o.requested_tier) > array_position(ARRAY['lenient','ordinary','strict'], o.recommended_tier)),
 	       count(*) FILTER (WHERE array_position(ARRAY['lenient','ordinary','strict'], o.requested_tier) < array_position(ARRAY['lenient','ordinary','strict'], o.recommended_tier)),

@@ -73,7 +73,7 @@ func (t *Tx) Schedule(ctx context.Context, s casework.Schedule, overdueOnly bool
 		END AS due
 		FROM subjects s CROSS JOIN unnest($4::text[]) AS i(instrument)
 		LEFT JOIN LATERAL (SELECT max(a.completed_at) AS at FROM assessments a WHERE a.subject_id = s.id AND a.instrument = i.instrument) last ON true
-		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3)
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
 		  AND (s.supervision_end IS NULL OR s.supervision_end >= current_date)
 		  AND (cardinality($10::text[]) = 0 OR s.external_id = ANY($10))
 		ORDER BY due, s.external_id, i.instrument`,
@@ -175,7 +175,7 @@ func (t *Tx) Dashboard(ctx context.Context, s casework.Schedule, windowDays int)
 	t.Resource("dashboard", "", "")
 	d := Dashboard{Tiers: map[string]int{}, OpenFlags: map[string]int{}, WindowDays: windowDays}
 	rows, err := t.tx.Query(ctx, `SELECT coalesce(tier, 'unassigned'), count(*) FROM subjects s
-		WHERE subject_visible(s.unit, s.counselor, $1, $2, $3) AND (s.supervision_end IS NULL OR s.supervision_end >= current_date) GROUP BY 1`,
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND (s.supervision_end IS NULL OR s.supervision_end >= current_date) GROUP BY 1`,
 		role, name, scope)
 	if err != nil {
 		return d, err
@@ -209,7 +209,7 @@ func (t *Tx) Dashboard(ctx context.Context, s casework.Schedule, windowDays int)
 	err = t.tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE EXISTS (
 			SELECT 1 FROM assessments a WHERE a.subject_id = s.id AND a.instrument = ANY($5)
 			   AND a.completed_at <= coalesce(s.supervision_start::timestamptz, s.created_at) + make_interval(secs => $6::float8)))
-		FROM subjects s WHERE subject_visible(s.unit, s.counselor, $1, $2, $3)
+		FROM subjects s WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
 		  AND coalesce(s.supervision_start::timestamptz, s.created_at) >= now() - make_interval(days => $4::int)`,
 		role, name, scope, windowDays, s.Instruments, s.NewEntrant.Seconds()).Scan(&d.NewEntrants, &d.NewEntrantsScreened)
 	if err != nil {
@@ -221,7 +221,7 @@ func (t *Tx) Dashboard(ctx context.Context, s casework.Schedule, windowDays int)
 	}
 	rows, err = t.tx.Query(ctx, `SELECT f.level, count(*), count(*) FILTER (WHERE f.status = 'open' AND f.deadline < $4)
 		FROM flags f JOIN subjects s ON s.id = f.subject_id
-		WHERE f.status <> 'resolved' AND subject_visible(s.unit, s.counselor, $1, $2, $3) GROUP BY 1`, role, name, scope, t.c.now())
+		WHERE f.status <> 'resolved' AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) GROUP BY 1`, role, name, scope, t.c.now())
 	if err != nil {
 		return d, err
 	}

@@ -78,7 +78,8 @@ func (t *Tx) Session(ctx context.Context, id string) (casework.Session, casework
 	} else {
 		role, name, scope := t.scopeArgs()
 		var visible bool
-		if err := t.tx.QueryRow(ctx, `SELECT subject_visible($1, $2, $3, $4, $5)`, subj.Unit, subj.Counselor, role, name, scope).Scan(&visible); err != nil {
+		if err := t.tx.QueryRow(ctx, `SELECT subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4) FROM subjects s WHERE s.id = $1`,
+			subj.InternalID(), role, name, scope).Scan(&visible); err != nil {
 			return s, subj, err
 		}
 		if !visible {
