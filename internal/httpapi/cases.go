@@ -306,7 +306,7 @@ func (s *Server) createAssessment(c *gin.Context) {
 	}
 	p, _ := principal(c)
 	var out casework.Assessment
-	s.work(c, "assessment.create", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
+	s.workGrouped(c, "assessment.create", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
 		subj, err := tx.Subject(c.Request.Context(), id)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,19 @@ var idempotencyKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 // idempotent set and an Idempotency-Key header, the first response is stored
 // in the same transaction and replayed for the same key and body.
 func (s *Server) work(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
+	s.unitOfWork(c, s.deps.Cases.Write, action, status, idempotent, fn)
+}
+
+// workGrouped is work for units that only read before they write, and
+// queue their writes (assessment submissions): concurrent ones share one
+// transaction and one commit (postgres.Cases.WriteBatched).
+func (s *Server) workGrouped(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
+	s.unitOfWork(c, s.deps.Cases.WriteBatched, action, status, idempotent, fn)
+}
+
+type writeFunc func(context.Context, postgres.Op, func(*postgres.Tx) (postgres.Reply, error)) (postgres.Reply, bool, error)
+
+func (s *Server) unitOfWork(c *gin.Context, write writeFunc, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
 	p, _ := principal(c)
 	op := postgres.Op{Principal: p, Audit: audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: action, RequestID: requestID(c)},
 		Subject: c.Param("subject_id")}
@@ -46,7 +60,7 @@ func (s *Server) work(c *gin.Context, action string, status int, idempotent bool
 		}
 		op.Idem = &postgres.Idem{Client: p.Actor(), Key: key, Hash: h.Sum(nil), TTL: s.deps.Workflow.IdempotencyTTL}
 	}
-	rep, replayed, err := s.deps.Cases.Write(c.Request.Context(), op, func(tx *postgres.Tx) (postgres.Reply, error) {
+	rep, replayed, err := write(c.Request.Context(), op, func(tx *postgres.Tx) (postgres.Reply, error) {
 		v, err := fn(tx)
 		if err != nil {
 			return postgres.Reply{}, err

@@ -30,6 +30,7 @@ type Cases struct {
 	flags     casework.FlagPolicy
 	endpoints []string // webhook endpoint names notified of flags
 	now       func() time.Time
+	batches   batcher
 }
 
 // CasesConfig configures the case store.
@@ -38,6 +39,9 @@ type CasesConfig struct {
 	Flags     casework.FlagPolicy
 	Endpoints []string
 	Now       func() time.Time // for tests; time.Now when nil
+	// Batches bounds the group transactions of WriteBatched in flight at
+	// once (default 4).
+	Batches int
 }
 
 // NewCases returns the case store.
@@ -45,7 +49,10 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now}
+	if cfg.Batches <= 0 {
+		cfg.Batches = defaultBatches
+	}
+	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now, batches: batcher{limit: cfg.Batches}}
 }
 
 // Idem identifies a request under the Idempotency-Key protocol.
@@ -88,6 +95,9 @@ type Tx struct {
 	pending pgx.Batch
 	// pre is the subject read with BEGIN, when Op.Subject named one.
 	pre *prefetched
+	// shared, in a group transaction (WriteBatched), takes the writes
+	// instead of pending.
+	shared *pgx.Batch
 }
 
 type prefetched struct {
@@ -107,7 +117,13 @@ type dbtx interface {
 }
 
 // later queues a write for the end of the unit of work.
-func (t *Tx) later(sql string, args ...any) { t.pending.Queue(sql, args...) }
+func (t *Tx) later(sql string, args ...any) {
+	if t.shared != nil {
+		t.shared.Queue(sql, args...)
+		return
+	}
+	t.pending.Queue(sql, args...)
+}
 
 // Resource records which resource the operation touched, for its audit event.
 func (t *Tx) Resource(typ, id, subject string) {
@@ -217,9 +233,7 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	}
 	t.later(insertAuditSQL, auditArgs(ev)...)
 	if op.Idem != nil {
-		t.later(`INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
-			VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
-			op.Idem.Client, op.Idem.Key, op.Idem.Hash, rep.Status, rep.Body, op.Idem.TTL.Seconds())
+		t.later(insertIdemSQL, op.Idem.Client, op.Idem.Key, op.Idem.Hash, rep.Status, rep.Body, op.Idem.TTL.Seconds())
 	}
 	t.later("COMMIT")
 
@@ -229,6 +243,9 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	done = true
 	return rep, nil
 }
+
+const insertIdemSQL = `INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
+	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`
 
 // PurgeIdempotency deletes expired idempotency records.
 func (c *Cases) PurgeIdempotency(ctx context.Context) (int64, error) {

@@ -1,0 +1,298 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sunpath/sunpath/internal/audit"
+)
+
+// Group commit. Under load, many submissions arrive at once, each a small
+// unit of work: read the subject, queue a few inserts, commit. WriteBatched
+// lets concurrent units share one transaction: one BEGIN, one round trip
+// for all their subject reads, one for all their writes and one COMMIT (one
+// WAL flush). Each unit keeps its own audit event and idempotency record,
+// and is answered only after the shared COMMIT succeeded. A unit's own
+// refusal (not found, out of scope, invalid) drops only its writes. Any
+// database error drops the whole group, and every unit in it is then run
+// again on its own by Write, so a unit's outcome never depends on the others
+// it happened to be grouped with.
+
+const (
+	maxBatch       = 32               // units per shared transaction
+	batchTimeout   = 15 * time.Second // bound on one shared transaction
+	defaultBatches = 4                // shared transactions in flight at once
+)
+
+type batchItem struct {
+	ctx   context.Context
+	op    Op
+	fn    func(*Tx) (Reply, error)
+	rep   Reply
+	err   error
+	alone bool // its group was not committed: run it by itself
+	done  chan struct{}
+}
+
+// batcher queues units and runs them in groups on up to limit goroutines,
+// started when work arrives and gone when the queue is empty.
+type batcher struct {
+	mu     sync.Mutex
+	queue  []*batchItem
+	active int
+	limit  int
+}
+
+// WriteBatched is Write for units of work that only read before they write
+// and queue every write with Tx.later (assessment submissions): concurrent
+// calls share one transaction. The result is what Write would have given.
+func (c *Cases) WriteBatched(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (Reply, bool, error) {
+	it := &batchItem{ctx: ctx, op: op, fn: fn, done: make(chan struct{})}
+	b := &c.batches
+	b.mu.Lock()
+	b.queue = append(b.queue, it)
+	if b.active < b.limit {
+		b.active++
+		go c.drain()
+	}
+	b.mu.Unlock()
+	<-it.done
+	if it.alone {
+		return c.Write(ctx, op, fn)
+	}
+	return it.rep, false, it.err
+}
+
+// QueuedUnits is the number of units waiting for a group transaction.
+func (c *Cases) QueuedUnits() int {
+	c.batches.mu.Lock()
+	defer c.batches.mu.Unlock()
+	return len(c.batches.queue)
+}
+
+func (c *Cases) drain() {
+	b := &c.batches
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.active--
+			b.mu.Unlock()
+			return
+		}
+		n := min(len(b.queue), maxBatch)
+		items := make([]*batchItem, n)
+		copy(items, b.queue)
+		b.queue = append(b.queue[:0], b.queue[n:]...)
+		b.mu.Unlock()
+
+		live := items[:0:0]
+		for _, it := range items {
+			if err := it.ctx.Err(); err != nil {
+				it.err = err
+				close(it.done)
+				continue
+			}
+			live = append(live, it)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
+		if err := c.writeGroup(ctx, live); err != nil {
+			for _, it := range live {
+				it.alone = true
+			}
+		}
+		cancel()
+		for _, it := range live {
+			close(it.done)
+		}
+	}
+}
+
+// writeGroup runs items in one transaction and sets each item's reply or
+// refusal. An error means nothing was committed and each item may run again.
+func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) {
+	pc, err := c.db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	done := false
+	defer func() {
+		if !done {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+				conn.Close(rctx)
+			}
+		}
+	}()
+
+	// One round trip: BEGIN and every distinct subject read.
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	type subjKey struct{ subject, role, name, scope string }
+	pres := make([]*prefetched, len(items))
+	var order []*prefetched
+	seen := map[subjKey]*prefetched{}
+	for i, it := range items {
+		if it.op.Subject == "" {
+			continue
+		}
+		t := &Tx{p: it.op.Principal}
+		role, name, scope := t.scopeArgs()
+		k := subjKey{it.op.Subject, role, name, scope}
+		if p, ok := seen[k]; ok {
+			pres[i] = p
+			continue
+		}
+		p := &prefetched{id: it.op.Subject}
+		seen[k], pres[i] = p, p
+		order = append(order, p)
+		begin.Queue(subjectByExternalSQL, it.op.Subject, role, name, scope)
+	}
+	br := conn.SendBatch(ctx, begin)
+	_, err = br.Exec()
+	for _, p := range order {
+		if err != nil {
+			break
+		}
+		p.err = br.QueryRow().Scan(append(p.row.targets(), &p.visible)...)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+
+	w := &groupConn{conn: conn, pending: &pgx.Batch{}}
+	for i, it := range items {
+		ev := it.op.Audit
+		ev.Outcome = audit.Success
+		t := &Tx{c: c, tx: w, p: it.op.Principal, ev: &ev, pre: pres[i], shared: w.pending}
+		w.mark, w.tainted = len(w.pending.QueuedQueries), false
+		rep, ferr, panicked := runUnit(it.fn, t)
+		if panicked || w.failed || w.tainted && ferr != nil || conn.PgConn().TxStatus() != 'T' {
+			return errGroupLost // nothing is committed: everyone runs alone
+		}
+		if ferr != nil {
+			// A refusal of this unit alone: drop the writes it queued.
+			w.pending.QueuedQueries = w.pending.QueuedQueries[:w.mark]
+			it.rep, it.err = rep, translate(ferr)
+			continue
+		}
+		t.later(insertAuditSQL, auditArgs(ev)...)
+		if it.op.Idem != nil {
+			t.later(insertIdemSQL, it.op.Idem.Client, it.op.Idem.Key, it.op.Idem.Hash, rep.Status, rep.Body, it.op.Idem.TTL.Seconds())
+		}
+		it.rep, it.err = rep, nil
+	}
+	w.pending.Queue("COMMIT")
+	br = conn.SendBatch(ctx, w.pending)
+	var tag pgconn.CommandTag
+	for range w.pending.QueuedQueries {
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		return err // the server refused a statement: the transaction rolled back
+	case err != nil:
+		// The outcome of COMMIT is unknown, as it would be for Write: every
+		// unit reports the error (a retry with its Idempotency-Key is safe).
+		for _, it := range items {
+			if it.err == nil {
+				it.rep, it.err = Reply{}, translate(err)
+			}
+		}
+		return nil
+	case tag.String() != "COMMIT":
+		return errGroupLost
+	}
+	done = true
+	return nil
+}
+
+// runUnit calls fn, turning a panic into a lost group: the unit then runs
+// alone in its request's goroutine, where the server's recovery answers it.
+func runUnit(fn func(*Tx) (Reply, error), t *Tx) (rep Reply, err error, panicked bool) {
+	defer func() {
+		if recover() != nil {
+			panicked = true
+		}
+	}()
+	rep, err = fn(t)
+	return rep, err, false
+}
+
+// errGroupLost means a shared transaction was not committed.
+var errGroupLost = errors.New("group transaction not committed")
+
+// groupConn is the shared transaction as one unit of work sees it: before a
+// read it sends the writes queued so far, so every unit reads the writes of
+// the units before it, exactly as if they had committed one after another.
+type groupConn struct {
+	conn    *pgx.Conn
+	pending *pgx.Batch
+	mark    int  // where the current unit's queued writes begin
+	tainted bool // some of the current unit's writes were sent
+	failed  bool // a send failed: the transaction is lost
+}
+
+func (g *groupConn) flush(ctx context.Context) error {
+	if len(g.pending.QueuedQueries) == 0 {
+		return nil
+	}
+	if len(g.pending.QueuedQueries) > g.mark {
+		g.tainted = true
+	}
+	err := g.conn.SendBatch(ctx, g.pending).Close()
+	g.pending.QueuedQueries, g.mark = g.pending.QueuedQueries[:0], 0
+	if err != nil {
+		g.failed = true
+	}
+	return err
+}
+
+func (g *groupConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := g.flush(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return g.conn.Exec(ctx, sql, args...)
+}
+
+func (g *groupConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := g.flush(ctx); err != nil {
+		return nil, err
+	}
+	return g.conn.Query(ctx, sql, args...)
+}
+
+func (g *groupConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := g.flush(ctx); err != nil {
+		return errRow{err}
+	}
+	return g.conn.QueryRow(ctx, sql, args...)
+}
+
+func (g *groupConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	g.flush(ctx) // on failure the group is lost, and b fails in the aborted transaction
+	return g.conn.SendBatch(ctx, b)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

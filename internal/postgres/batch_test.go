@@ -1,0 +1,267 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/pgtest"
+	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/testfix"
+)
+
+var (
+	admin     = auth.Principal{Kind: auth.KindAPIKey, Name: "cms", Role: auth.RoleAdmin}
+	counselor = auth.Principal{Kind: auth.KindUser, Name: "carol", Role: auth.RoleCounselor, Unit: "west"}
+	severe    = []postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}}
+)
+
+// groupEnv is a case store on a fresh database with subjects S-1…S-4 in unit
+// west, S-1 and S-2 on carol's caseload, and a grouping store limited to one
+// group at a time.
+func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewURL(t)
+	cfg := postgres.DefaultConfig()
+	cfg.URL = url
+	db, err := postgres.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
+	if _, err := svc.CreateUser(ctx, "carol", "correct horse battery", auth.RoleCounselor, "west"); err != nil {
+		t.Fatal(err)
+	}
+	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Batches: 1})
+	_, _, err = cases.Write(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "setup"}},
+		func(tx *postgres.Tx) (postgres.Reply, error) {
+			if err := tx.PutUnit(ctx, "west", "West", "hz"); err != nil {
+				return postgres.Reply{}, err
+			}
+			for i := 1; i <= 4; i++ {
+				in := casework.SubjectInput{DisplayName: "x", Sex: "male", SupervisionType: "parole", Unit: "west"}
+				if i <= 2 {
+					in.Counselor = "carol"
+				}
+				if _, _, err := tx.PutSubject(ctx, fmt.Sprintf("S-%d", i), in); err != nil {
+					return postgres.Reply{}, err
+				}
+			}
+			return postgres.Reply{Status: 200}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return cases, conn
+}
+
+type submission struct {
+	p        auth.Principal
+	subject  string
+	severity string
+	key      string
+}
+
+type outcome struct {
+	rep      postgres.Reply
+	replayed bool
+	err      error
+	flags    []string
+}
+
+// submitGrouped sends subs at once through WriteBatched, with the store's
+// only group held open until every submission is queued behind it, so that
+// all of them share the next group transaction.
+func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []outcome {
+	t.Helper()
+	ctx := context.Background()
+	hold, held := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cases.WriteBatched(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "hold"}},
+			func(*postgres.Tx) (postgres.Reply, error) {
+				close(held)
+				<-hold
+				return postgres.Reply{}, errors.New("held")
+			})
+	}()
+	<-held
+	out := make([]outcome, len(subs))
+	for i, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op := postgres.Op{Principal: s.p, Subject: s.subject,
+				Audit: audit.Event{Actor: s.p.Actor(), Role: string(s.p.Role), Action: "assessment.create"}}
+			if s.key != "" {
+				op.Idem = &postgres.Idem{Client: s.p.Actor(), Key: s.key, Hash: []byte(s.key), TTL: time.Hour}
+			}
+			var flags []string
+			rep, replayed, err := cases.WriteBatched(ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+				subj, err := tx.Subject(ctx, s.subject)
+				if err != nil {
+					return postgres.Reply{}, err
+				}
+				total := 22
+				a, err := tx.AddAssessment(ctx, subj, postgres.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",
+					Language: "en", Answers: []byte(`{}`), Result: []byte(`{}`), Total: &total, Severity: s.severity, AdministeredBy: "t",
+					CompletedAt: time.Now()}, severe)
+				flags = nil
+				for _, f := range a.Flags {
+					flags = append(flags, f.Code)
+				}
+				return postgres.Reply{Status: 201, Body: []byte(`"` + a.ID + `"`)}, err
+			})
+			out[i] = outcome{rep, replayed, err, flags}
+		}()
+	}
+	waitQueued(t, cases, len(subs))
+	close(hold)
+	wg.Wait()
+	return out
+}
+
+// waitQueued waits until n units wait for a group.
+func waitQueued(t *testing.T, cases *postgres.Cases, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for cases.QueuedUnits() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d units queued, want %d", cases.QueuedUnits(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func count(t *testing.T, conn *pgx.Conn, sql string) int {
+	t.Helper()
+	var n int
+	if err := conn.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Units grouped in one transaction: each is stored once with its own audit
+// event; a refused unit (unknown subject, outside the caller's caseload)
+// stores nothing and does not disturb the others; a later unit reads the
+// writes of the earlier ones (two severe results in a row raise the rule's
+// flag, as they would one after another).
+func TestGroupedUnits(t *testing.T) {
+	t.Parallel()
+	cases, conn := groupEnv(t)
+	out := submitGrouped(t, cases, []submission{
+		{p: counselor, subject: "S-1", severity: "minimal", key: "a"},
+		{p: counselor, subject: "S-3", severity: "minimal", key: "b"}, // not carol's
+		{p: admin, subject: "S-2", severity: "severe", key: "c"},
+		{p: admin, subject: "NOBODY", severity: "minimal", key: "d"},
+		{p: admin, subject: "S-2", severity: "severe"},
+		{p: counselor, subject: "S-1", severity: "mild", key: "e"},
+	})
+	for i, want := range []error{nil, casework.ErrOutOfScope, nil, casework.ErrNotFound, nil, nil} {
+		if !errors.Is(out[i].err, want) || (want == nil) != (out[i].rep.Status == 201) {
+			t.Errorf("unit %d: %v %+v, want %v", i, out[i].err, out[i].rep, want)
+		}
+	}
+	if f := append(out[2].flags, out[4].flags...); len(f) != 1 || f[0] != "persistent_severe_depression" {
+		t.Errorf("flags of the two severe results = %v, %v; want persistent_severe_depression on the later one only", out[2].flags, out[4].flags)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 4 {
+		t.Errorf("%d assessments stored, want 4", n)
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT xmin::text) FROM assessments`); n != 1 {
+		t.Errorf("assessments written by %d transactions, want 1 (grouped)", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM audit_events WHERE action = 'assessment.create'`); n != 4 {
+		t.Errorf("%d audit events, want one per stored assessment (4)", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM idempotency_keys`); n != 3 {
+		t.Errorf("%d idempotency records, want 3 (a, c, e)", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM flags`); n != 1 {
+		t.Errorf("%d flags, want 1", n)
+	}
+}
+
+// When the group transaction fails (here: one unit repeats an Idempotency-Key
+// already used, another repeats a key of the same group), every unit runs
+// again on its own: the repeats replay the first replies, the rest are
+// stored once.
+func TestGroupFailureRunsUnitsAlone(t *testing.T) {
+	t.Parallel()
+	cases, conn := groupEnv(t)
+	first := submitGrouped(t, cases, []submission{{p: admin, subject: "S-1", severity: "minimal", key: "k1"}})
+	if first[0].err != nil {
+		t.Fatal(first[0].err)
+	}
+	out := submitGrouped(t, cases, []submission{
+		{p: admin, subject: "S-2", severity: "minimal", key: "k2"},
+		{p: admin, subject: "S-1", severity: "minimal", key: "k1"},
+		{p: admin, subject: "S-3", severity: "minimal", key: "k3"},
+		{p: admin, subject: "S-3", severity: "minimal", key: "k3"},
+		{p: admin, subject: "S-4", severity: "minimal"},
+	})
+	for i, o := range out {
+		if o.err != nil || o.rep.Status != 201 {
+			t.Fatalf("unit %d: %v %+v", i, o.err, o.rep)
+		}
+	}
+	if !out[1].replayed || string(out[1].rep.Body) != string(first[0].rep.Body) {
+		t.Errorf("repeated key k1: replayed=%v %s, want the first reply %s", out[1].replayed, out[1].rep.Body, first[0].rep.Body)
+	}
+	if out[2].replayed == out[3].replayed || string(out[2].rep.Body) != string(out[3].rep.Body) {
+		t.Errorf("key k3 twice in one group: %+v / %+v, want one stored and one replay of it", out[2], out[3])
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 4 {
+		t.Errorf("%d assessments stored, want 4 (k1, k2, k3, and the one without key)", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM audit_events WHERE action = 'assessment.create'`); n != 4 {
+		t.Errorf("%d audit events, want 4", n)
+	}
+}
+
+// A unit that panics in a group loses the group, not the process: the panic
+// reaches the unit's own caller (the server's recovery answers it there) and
+// the store goes on grouping the units after it.
+func TestGroupUnitPanic(t *testing.T) {
+	t.Parallel()
+	cases, conn := groupEnv(t)
+	ctx := context.Background()
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		cases.WriteBatched(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "boom"}},
+			func(*postgres.Tx) (postgres.Reply, error) {
+				panic("boom")
+			})
+	}()
+	if p := <-panicked; p != "boom" {
+		t.Fatalf("caller saw %v, want the unit's panic", p)
+	}
+	out := submitGrouped(t, cases, []submission{{p: admin, subject: "S-1", severity: "minimal"}, {p: admin, subject: "S-2", severity: "minimal"}})
+	for i, o := range out {
+		if o.err != nil {
+			t.Errorf("unit %d: %v", i, o.err)
+		}
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 2 {
+		t.Errorf("%d assessments stored, want 2", n)
+	}
+}
