@@ -60,6 +60,8 @@ var (
 		"sunpath_db_pool_acquire_wait_seconds_total": {"counter", nil},
 		"sunpath_db_pool_empty_acquires_total":       {"counter", nil},
 		"sunpath_db_pool_canceled_acquires_total":    {"counter", nil},
+		"sunpath_write_group_units":                  {"histogram", nil},
+		"sunpath_write_groups_lost_total":            {"counter", nil},
 		// Risk model (internal/riskmodel/psi.go).
 		"sunpath_risk_probability": {"histogram", labels("model")},
 		"sunpath_risk_psi":         {"gauge", labels("model")},

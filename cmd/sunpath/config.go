@@ -28,7 +28,10 @@ import (
 
 // Config is Sunpath's whole configuration. Each package owns its part.
 type Config struct {
-	Database    postgres.Config
+	Database postgres.Config
+	// WriteGroups bounds the group transactions (shared by concurrent
+	// submissions) in flight at once.
+	WriteGroups int
 	HTTP        httpapi.Config
 	Session     auth.SessionPolicy
 	KeyCacheTTL time.Duration
@@ -94,6 +97,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"database.url":               "",
 		"database.max_conns":         int(db.MaxConns),
+		"database.write_groups":      4,
 		"database.connect_timeout":   db.ConnectTimeout.String(),
 		"database.acquire_timeout":   db.AcquireTimeout.String(),
 		"database.statement_timeout": db.StatementTimeout.String(),
@@ -183,6 +187,7 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		AcquireTimeout:   p.dur("database.acquire_timeout"),
 		StatementTimeout: p.dur("database.statement_timeout"),
 	}
+	cfg.WriteGroups = p.intIn("database.write_groups", 1, 64)
 	if cfg.Database.URL != "" {
 		if err := postgres.ParseURL(cfg.Database.URL); err != nil {
 			p.fail("database.url", "not a PostgreSQL URL")

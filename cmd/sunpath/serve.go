@@ -87,7 +87,19 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		return err
 	}
 	auditStore := postgres.NewAuditStore(db)
-	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints)})
+	groupUnits := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sunpath_write_group_units",
+		Help: "Submissions per group transaction.", Buckets: []float64{1, 2, 4, 8, 16, 32}})
+	groupsLost := prometheus.NewCounter(prometheus.CounterOpts{Name: "sunpath_write_groups_lost_total",
+		Help: "Group transactions that did not commit; their submissions ran again one by one."})
+	reg.MustRegister(groupUnits, groupsLost)
+	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints),
+		Batches: cfg.WriteGroups,
+		OnGroup: func(units int, committed bool) {
+			groupUnits.Observe(float64(units))
+			if !committed {
+				groupsLost.Inc()
+			}
+		}})
 	reg.MustRegister(newStateCollector(cases, auditStore))
 
 	// The database may still be starting: the server comes up regardless and

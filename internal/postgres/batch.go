@@ -103,10 +103,14 @@ func (c *Cases) drain() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
-		if err := c.writeGroup(ctx, live); err != nil {
+		err := c.writeGroup(ctx, live)
+		if err != nil {
 			for _, it := range live {
 				it.alone = true
 			}
+		}
+		if c.onGroup != nil {
+			c.onGroup(len(live), err == nil)
 		}
 		cancel()
 		for _, it := range live {

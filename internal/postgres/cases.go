@@ -31,6 +31,7 @@ type Cases struct {
 	endpoints []string // webhook endpoint names notified of flags
 	now       func() time.Time
 	batches   batcher
+	onGroup   func(units int, committed bool)
 }
 
 // CasesConfig configures the case store.
@@ -42,6 +43,9 @@ type CasesConfig struct {
 	// Batches bounds the group transactions of WriteBatched in flight at
 	// once (default 4).
 	Batches int
+	// OnGroup, when set, hears of every group transaction: how many units
+	// it held and whether it committed (if not, they ran alone).
+	OnGroup func(units int, committed bool)
 }
 
 // NewCases returns the case store.
@@ -52,7 +56,8 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 	if cfg.Batches <= 0 {
 		cfg.Batches = defaultBatches
 	}
-	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now, batches: batcher{limit: cfg.Batches}}
+	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now,
+		batches: batcher{limit: cfg.Batches}, onGroup: cfg.OnGroup}
 }
 
 // Idem identifies a request under the Idempotency-Key protocol.
