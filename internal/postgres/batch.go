@@ -131,11 +131,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 	done := false
 	defer func() {
 		if !done {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
-				conn.Close(rctx)
-			}
+			rollback(ctx, conn)
 		}
 	}()
 
@@ -150,8 +146,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 		if it.op.Subject == "" {
 			continue
 		}
-		t := &Tx{p: it.op.Principal}
-		role, name, scope := t.scopeArgs()
+		role, name, scope := scopeOf(it.op.Principal)
 		k := subjKey{it.op.Subject, role, name, scope}
 		if p, ok := seen[k]; ok {
 			pres[i] = p

@@ -205,17 +205,14 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	done := false
 	defer func() {
 		if !done {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
-				conn.Close(rctx) // the pool drops a closed connection
-			}
+			rollback(ctx, conn)
 		}
 	}()
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
 	if op.Subject != "" {
-		begin.Queue(subjectByExternalSQL, op.Subject, string(op.Principal.Role), op.Principal.Name, op.Principal.Unit)
+		role, name, scope := scopeOf(op.Principal)
+		begin.Queue(subjectByExternalSQL, op.Subject, role, name, scope)
 	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
@@ -252,6 +249,16 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 const insertIdemSQL = `INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
 	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`
 
+// rollback ends a transaction driven by hand that did not commit. A
+// connection that cannot roll back is closed, and the pool drops it.
+func rollback(ctx context.Context, conn *pgx.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+		conn.Close(rctx)
+	}
+}
+
 // PurgeIdempotency deletes expired idempotency records.
 func (c *Cases) PurgeIdempotency(ctx context.Context) (int64, error) {
 	var n int64
@@ -272,9 +279,10 @@ func (t *Tx) open(v []byte, table, column, row string) ([]byte, error) {
 }
 
 // scopeArgs are the principal's parameters to subject_visible.
-func (t *Tx) scopeArgs() (string, string, string) {
-	return string(t.p.Role), t.p.Name, t.p.Unit
-}
+func (t *Tx) scopeArgs() (string, string, string) { return scopeOf(t.p) }
+
+// scopeOf is a principal's role, name and scope, as subject_visible takes them.
+func scopeOf(p auth.Principal) (string, string, string) { return string(p.Role), p.Name, p.Unit }
 
 const subjectCols = `s.id, s.external_id, s.display_name, s.sex, s.birth_year, s.supervision_type, s.unit, s.counselor,
 	to_char(s.supervision_start, 'YYYY-MM-DD'), to_char(s.supervision_end, 'YYYY-MM-DD'), s.profile, s.tier, s.tier_source,
