@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/postgres"
@@ -237,8 +239,9 @@ type recView struct {
 }
 
 type factor struct {
-	Feature     string
-	Description string
+	Feature     string // the model's name for it, for people who check the model card
+	Label       string // what it is, in the page's language
+	Description string // the model's own description (English), on English pages
 	Value       string
 	Weight      float64
 	Raises      bool
@@ -271,9 +274,28 @@ func (s *server) recView(rq *request, r casework.Recommendation) *recView {
 		if c.Contribution == 0 {
 			continue
 		}
-		v.Factors = append(v.Factors, factor{Feature: c.Feature, Description: strings.TrimSuffix(desc[c.Feature], "."), Value: c.Value, Weight: c.Contribution, Raises: c.Contribution > 0})
+		f := factor{Feature: c.Feature, Label: featureLabel(rq.loc, c.Feature), Value: c.Value, Weight: c.Contribution, Raises: c.Contribution > 0}
+		if rq.lang == "en" {
+			f.Description = strings.TrimSuffix(desc[c.Feature], ".")
+		}
+		if c.Value == "missing" {
+			f.Value = rq.T("feature.value.missing")
+		}
+		v.Factors = append(v.Factors, f)
 	}
 	return v
+}
+
+// featureLabel names a model feature, or an interaction "a × b" of two, in
+// the page's language; a name without a label shows as it is.
+func featureLabel(loc *i18n.Localizer, name string) string {
+	parts := strings.Split(name, " × ")
+	for i, p := range parts {
+		if l := translate(loc, "feature."+p); l != "feature."+p {
+			parts[i] = l
+		}
+	}
+	return strings.Join(parts, " × ")
 }
 
 type instrumentChoice struct {

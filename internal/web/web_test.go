@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io"
 	"io/fs"
 	"net/http"
@@ -18,9 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
 
@@ -426,6 +430,26 @@ func TestFlagsAndOverrides(t *testing.T) {
 	for _, want := range []string{"模型建议的等级（仅供参考）", "仅供参考：", "使估计"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("subject page lacks %q", want)
+		}
+	}
+	// The factors are named in Chinese, with the model's own name beside
+	// them, and without the model's English description.
+	var contribs []riskmodel.Contribution
+	if err := json.Unmarshal(rec.Explanation, &contribs); err != nil || len(contribs) == 0 {
+		t.Fatalf("explanation %s: %v", rec.Explanation, err)
+	}
+	bundle, err := newBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := contribs[0].Feature
+	label := featureLabel(i18n.NewLocalizer(bundle, "zh-CN"), top)
+	if label == top || !strings.Contains(body, html.EscapeString(label)) || !strings.Contains(body, html.EscapeString(top)) {
+		t.Errorf("subject page does not name the top factor %q as %q", top, label)
+	}
+	for _, f := range testfix.Models(t)["nij-review"].InputFields() {
+		if f.Name == top && strings.Contains(body, html.EscapeString(strings.TrimSuffix(f.Description, "."))) {
+			t.Errorf("Chinese page shows the English description of %s", top)
 		}
 	}
 	want := casework.Strict
@@ -846,5 +870,24 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("same-origin POST = %d, want 303", resp.StatusCode)
+	}
+}
+
+// Every input of every shipped model has a label in each language, so a
+// recommendation's factors are never shown by their column names alone.
+func TestFeatureLabels(t *testing.T) {
+	bundle, err := newBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range langNames {
+		loc := i18n.NewLocalizer(bundle, lang)
+		for name, m := range testfix.Models(t) {
+			for _, f := range m.InputFields() {
+				if _, err := loc.Localize(&i18n.LocalizeConfig{MessageID: "feature." + f.Name}); err != nil {
+					t.Errorf("%s: model %s input %s has no label", lang, name, f.Name)
+				}
+			}
+		}
 	}
 }
