@@ -172,14 +172,14 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 		return err
 	}
 
-	w := &groupConn{conn: conn, pending: &pgx.Batch{}}
+	w := &groupConn{ctx: ctx, conn: conn, pending: &pgx.Batch{}}
 	for i, it := range items {
 		ev := it.op.Audit
 		ev.Outcome = audit.Success
 		t := &Tx{c: c, tx: w, p: it.op.Principal, ev: &ev, pre: pres[i], shared: w.pending}
 		w.mark, w.tainted = len(w.pending.QueuedQueries), false
 		rep, ferr, panicked := runUnit(it.fn, t)
-		if panicked || w.failed || w.tainted && ferr != nil || conn.PgConn().TxStatus() != 'T' {
+		if panicked || w.failed || w.tainted && ferr != nil || conn.IsClosed() || conn.PgConn().TxStatus() != 'T' {
 			return errGroupLost // nothing is committed: everyone runs alone
 		}
 		if ferr != nil {
@@ -243,7 +243,10 @@ var errGroupLost = errors.New("group transaction not committed")
 // groupConn is the shared transaction as one unit of work sees it: before a
 // read it sends the writes queued so far, so every unit reads the writes of
 // the units before it, exactly as if they had committed one after another.
+// Every statement runs under the group's context, not the unit's: a client
+// that goes away must not cancel a query the whole group depends on.
 type groupConn struct {
+	ctx     context.Context
 	conn    *pgx.Conn
 	pending *pgx.Batch
 	mark    int  // where the current unit's queued writes begin
@@ -251,14 +254,14 @@ type groupConn struct {
 	failed  bool // a send failed: the transaction is lost
 }
 
-func (g *groupConn) flush(ctx context.Context) error {
+func (g *groupConn) flush() error {
 	if len(g.pending.QueuedQueries) == 0 {
 		return nil
 	}
 	if len(g.pending.QueuedQueries) > g.mark {
 		g.tainted = true
 	}
-	err := g.conn.SendBatch(ctx, g.pending).Close()
+	err := g.conn.SendBatch(g.ctx, g.pending).Close()
 	g.pending.QueuedQueries, g.mark = g.pending.QueuedQueries[:0], 0
 	if err != nil {
 		g.failed = true
@@ -266,30 +269,30 @@ func (g *groupConn) flush(ctx context.Context) error {
 	return err
 }
 
-func (g *groupConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if err := g.flush(ctx); err != nil {
+func (g *groupConn) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := g.flush(); err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	return g.conn.Exec(ctx, sql, args...)
+	return g.conn.Exec(g.ctx, sql, args...)
 }
 
-func (g *groupConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := g.flush(ctx); err != nil {
+func (g *groupConn) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := g.flush(); err != nil {
 		return nil, err
 	}
-	return g.conn.Query(ctx, sql, args...)
+	return g.conn.Query(g.ctx, sql, args...)
 }
 
-func (g *groupConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := g.flush(ctx); err != nil {
+func (g *groupConn) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	if err := g.flush(); err != nil {
 		return errRow{err}
 	}
-	return g.conn.QueryRow(ctx, sql, args...)
+	return g.conn.QueryRow(g.ctx, sql, args...)
 }
 
-func (g *groupConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	g.flush(ctx) // on failure the group is lost, and b fails in the aborted transaction
-	return g.conn.SendBatch(ctx, b)
+func (g *groupConn) SendBatch(_ context.Context, b *pgx.Batch) pgx.BatchResults {
+	g.flush() // on failure the group is lost, and b fails in the aborted transaction
+	return g.conn.SendBatch(g.ctx, b)
 }
 
 type errRow struct{ err error }

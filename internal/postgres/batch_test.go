@@ -265,3 +265,69 @@ func TestGroupUnitPanic(t *testing.T) {
 		t.Errorf("%d assessments stored, want 2", n)
 	}
 }
+
+// Statements in a group run under the group's context: a unit whose client
+// went away (its context cancelled) while the group ran must not break a
+// query the group depends on. The unit completes, and so do the others.
+func TestGroupIgnoresUnitCancellation(t *testing.T) {
+	t.Parallel()
+	cases, conn := groupEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held, hold := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // occupies the only group until the units below are queued
+		defer wg.Done()
+		cases.WriteBatched(context.Background(), postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "hold"}},
+			func(*postgres.Tx) (postgres.Reply, error) {
+				close(held)
+				<-hold
+				return postgres.Reply{}, errors.New("held")
+			})
+	}()
+	<-held
+	errs := make([]error, 3)
+	for i, subject := range []string{"S-1", "S-2", "S-3"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uctx := context.Background()
+			if i == 0 {
+				uctx = ctx
+			}
+			op := postgres.Op{Principal: admin, Subject: subject, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}}
+			_, _, errs[i] = cases.WriteBatched(uctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+				if i == 0 {
+					cancel()                                           // the client goes away while its unit runs…
+					if _, err := tx.Subject(uctx, "S-4"); err != nil { // …and the unit reads
+						return postgres.Reply{}, err
+					}
+				}
+				subj, err := tx.Subject(uctx, subject)
+				if err != nil {
+					return postgres.Reply{}, err
+				}
+				total := 3
+				_, err = tx.AddAssessment(uctx, subj, postgres.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",
+					Language: "en", Answers: []byte(`{}`), Result: []byte(`{}`), Total: &total, Severity: "minimal", AdministeredBy: "t",
+					CompletedAt: time.Now()}, nil)
+				return postgres.Reply{Status: 201, Body: []byte(`{}`)}, err
+			})
+		}()
+	}
+	waitQueued(t, cases, 3)
+	close(hold)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("unit %d: %v", i, err)
+		}
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT xmin::text) FROM assessments`); n != 1 {
+		t.Errorf("assessments written by %d transactions, want 1", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 3 {
+		t.Errorf("%d assessments, want 3", n)
+	}
+}
