@@ -76,6 +76,13 @@ start() {
 	local dir=$1 port=${2:-}
 	ensure_binaries
 	choose_os_user
+	# Starts run one at a time: a free port stays free only until the
+	# cluster that chose it listens (parallel tests start several clusters).
+	# The server must not inherit the lock (9>&- below), or it would hold it.
+	if command -v flock >/dev/null; then
+		exec 9>>"${TMPDIR:-/tmp}/sunpath-localpg-$(id -u).lock"
+		flock 9
+	fi
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	if [ "$(id -u)" = 0 ]; then
@@ -111,7 +118,7 @@ CONF
 		say "reusing the running cluster in $dir"
 	else
 		[ "$(id -u)" = 0 ] && touch "$dir/log" && chown "$PGUSER_OS" "$dir/log"
-		as_owner "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >&2 ||
+		as_owner "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >&2 9>&- ||
 			{ tail -20 "$dir/log" >&2; die "PostgreSQL did not start (log: $dir/log)"; }
 	fi
 	if [ "${NEW:-0}" = 1 ]; then
