@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${CONNS:-64}
 SECONDS_RUN=${SECONDS_RUN:-20}
+SUBJECTS=${SUBJECTS:-100} # submissions are spread over this many people
 
 if [ "${BENCH_GO:-1}" != 0 ]; then
 echo "== Go benchmarks (scoring, model inference, request decoding)"
@@ -43,7 +44,9 @@ done
 [ -n "$BASE" ] || { cat "$dir/serve.err"; exit 1; }
 H=(-H "Authorization: Bearer $KEY" -H 'Content-Type: application/json')
 curl -sf -X PUT "$BASE/v1/units/bench" "${H[@]}" -d '{"name":"bench"}' >/dev/null
-curl -sf -X PUT "$BASE/v1/subjects/LOAD-1" "${H[@]}" -d '{"display_name":"load","sex":"unknown","supervision_type":"probation","unit":"bench"}' >/dev/null
+for i in $(seq "$SUBJECTS"); do
+	curl -sf -X PUT "$BASE/v1/subjects/LOAD-$i" "${H[@]}" -d '{"display_name":"load","sex":"unknown","supervision_type":"probation","unit":"bench"}' >/dev/null
+done
 
 # CPU seconds (user+system) used so far by a process, and by the
 # PostgreSQL cluster: the postmaster, its live backends and those that
@@ -62,9 +65,9 @@ pg_cpu() {
 count() { psql -qtA "$URL" -c 'SELECT count(*) FROM assessments'; }
 
 echo
-echo "== End to end: $CONNS connections, ${SECONDS_RUN}s"
+echo "== End to end: $CONNS connections, ${SECONDS_RUN}s, $SUBJECTS subjects"
 N0=$(count) S0=$(cpu_of "$SRV") P0=$(pg_cpu)
-bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -duration "${SECONDS_RUN}s" -json >"$dir/load.json"
+bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -subjects "$SUBJECTS" -duration "${SECONDS_RUN}s" -json >"$dir/load.json"
 # The audit sealer works behind the writes: wait until every event is in
 # the hash chain, so that the CPU below includes sealing them.
 LAG=0

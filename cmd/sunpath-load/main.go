@@ -51,7 +51,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("sunpath-load", flag.ContinueOnError)
 	base := fs.String("url", "http://127.0.0.1:8080", "Sunpath base URL (loopback)")
 	key := fs.String("key", "", "API key")
-	subject := fs.String("subject", "LOAD-1", "subject id to submit for")
+	prefix := fs.String("subject", "LOAD-", "subject ids are this prefix and 1…subjects")
+	subjects := fs.Int("subjects", 1, "how many subjects the submissions are spread over")
 	conns := fs.Int("conns", 64, "concurrent connections")
 	dur := fs.Duration("duration", 20*time.Second, "measured duration")
 	warm := fs.Duration("warmup", 3*time.Second, "unmeasured warm-up")
@@ -62,9 +63,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *key == "" {
 		return fmt.Errorf("-key is required")
 	}
+	if *subjects < 1 {
+		return fmt.Errorf("-subjects must be at least 1")
+	}
 	tr := &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	url := *base + "/v1/subjects/" + *subject + "/assessments"
 	runID := rand.Uint64()
 
 	var mu sync.Mutex
@@ -90,6 +93,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					break
 				}
 				body := answers(r)
+				url := fmt.Sprintf("%s/v1/subjects/%s%d/assessments", *base, *prefix, 1+r.IntN(*subjects))
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+*key)

@@ -97,7 +97,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"database.url":               "",
 		"database.max_conns":         int(db.MaxConns),
-		"database.write_groups":      4,
+		"database.write_groups":      2,
 		"database.connect_timeout":   db.ConnectTimeout.String(),
 		"database.acquire_timeout":   db.AcquireTimeout.String(),
 		"database.statement_timeout": db.StatementTimeout.String(),

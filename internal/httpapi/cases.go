@@ -307,7 +307,7 @@ func (s *Server) createAssessment(c *gin.Context) {
 	p, _ := principal(c)
 	var out casework.Assessment
 	s.workGrouped(c, "assessment.create", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
+		subj, err := tx.SubjectRef(c.Request.Context(), id)
 		if err != nil {
 			return nil, err
 		}

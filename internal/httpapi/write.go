@@ -32,22 +32,23 @@ var idempotencyKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 // idempotent set and an Idempotency-Key header, the first response is stored
 // in the same transaction and replayed for the same key and body.
 func (s *Server) work(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
-	s.unitOfWork(c, s.deps.Cases.Write, action, status, idempotent, fn)
+	s.unitOfWork(c, s.deps.Cases.Write, false, action, status, idempotent, fn)
 }
 
-// workGrouped is work for units that only read before they write, and
-// queue their writes (assessment submissions): concurrent ones share one
+// workGrouped is work for units that only read before they write, queue
+// their writes, and need only the route subject's identity and scope
+// (tx.SubjectRef), as assessment submissions do: concurrent ones share one
 // transaction and one commit (postgres.Cases.WriteBatched).
 func (s *Server) workGrouped(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
-	s.unitOfWork(c, s.deps.Cases.WriteBatched, action, status, idempotent, fn)
+	s.unitOfWork(c, s.deps.Cases.WriteBatched, true, action, status, idempotent, fn)
 }
 
 type writeFunc func(context.Context, postgres.Op, func(*postgres.Tx) (postgres.Reply, error)) (postgres.Reply, bool, error)
 
-func (s *Server) unitOfWork(c *gin.Context, write writeFunc, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
+func (s *Server) unitOfWork(c *gin.Context, write writeFunc, subjectRef bool, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
 	p, _ := principal(c)
 	op := postgres.Op{Principal: p, Audit: audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: action, RequestID: requestID(c)},
-		Subject: c.Param("subject_id")}
+		Subject: c.Param("subject_id"), SubjectRef: subjectRef}
 	if key := c.GetHeader("Idempotency-Key"); key != "" && idempotent {
 		if !idempotencyKeyRE.MatchString(key) {
 			s.fail(c, fieldError("Idempotency-Key", "must be 1-255 visible ASCII characters"))

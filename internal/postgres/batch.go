@@ -26,7 +26,7 @@ import (
 const (
 	maxBatch       = 32               // units per shared transaction
 	batchTimeout   = 15 * time.Second // bound on one shared transaction
-	defaultBatches = 4                // shared transactions in flight at once
+	defaultBatches = 2                // shared transactions in flight at once
 )
 
 type batchItem struct {
@@ -138,7 +138,10 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 	// One round trip: BEGIN and every distinct subject read.
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
-	type subjKey struct{ subject, role, name, scope string }
+	type subjKey struct {
+		subject, role, name, scope string
+		ref                        bool
+	}
 	pres := make([]*prefetched, len(items))
 	var order []*prefetched
 	seen := map[subjKey]*prefetched{}
@@ -147,15 +150,15 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 			continue
 		}
 		role, name, scope := scopeOf(it.op.Principal)
-		k := subjKey{it.op.Subject, role, name, scope}
+		k := subjKey{it.op.Subject, role, name, scope, it.op.SubjectRef}
 		if p, ok := seen[k]; ok {
 			pres[i] = p
 			continue
 		}
-		p := &prefetched{id: it.op.Subject}
+		p := &prefetched{id: it.op.Subject, ref: it.op.SubjectRef}
 		seen[k], pres[i] = p, p
 		order = append(order, p)
-		begin.Queue(subjectByExternalSQL, it.op.Subject, role, name, scope)
+		p.queue(begin, it.op)
 	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
@@ -163,7 +166,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 		if err != nil {
 			break
 		}
-		p.err = br.QueryRow().Scan(append(p.row.targets(), &p.visible)...)
+		p.scan(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr

@@ -108,16 +108,25 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			op := postgres.Op{Principal: s.p, Subject: s.subject,
+			// Every other unit reads only the subject's identity and scope.
+			ref := i%2 == 1
+			op := postgres.Op{Principal: s.p, Subject: s.subject, SubjectRef: ref,
 				Audit: audit.Event{Actor: s.p.Actor(), Role: string(s.p.Role), Action: "assessment.create"}}
 			if s.key != "" {
 				op.Idem = &postgres.Idem{Client: s.p.Actor(), Key: s.key, Hash: []byte(s.key), TTL: time.Hour}
 			}
 			var flags []string
 			rep, replayed, err := cases.WriteBatched(ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
-				subj, err := tx.Subject(ctx, s.subject)
+				subject := tx.Subject
+				if ref {
+					subject = tx.SubjectRef
+				}
+				subj, err := subject(ctx, s.subject)
 				if err != nil {
 					return postgres.Reply{}, err
+				}
+				if ref && (subj.DisplayName != "" || subj.Profile != nil || subj.Unit != "west" || subj.InternalID() == "") {
+					return postgres.Reply{}, fmt.Errorf("subject reference %+v: want identity and scope only", subj)
 				}
 				total := 22
 				a, err := tx.AddAssessment(ctx, subj, postgres.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",

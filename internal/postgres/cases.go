@@ -41,7 +41,7 @@ type CasesConfig struct {
 	Endpoints []string
 	Now       func() time.Time // for tests; time.Now when nil
 	// Batches bounds the group transactions of WriteBatched in flight at
-	// once (default 4).
+	// once (default 2: the next group runs while one waits for its commit).
 	Batches int
 	// OnGroup, when set, hears of every group transaction: how many units
 	// it held and whether it committed (if not, they ran alone).
@@ -86,6 +86,9 @@ type Op struct {
 	// Subject, when the unit of work is about one person, is read in the
 	// same round trip as BEGIN; Tx.Subject then answers without a query.
 	Subject string
+	// SubjectRef says the unit of work needs only the subject's identity
+	// and scope (Tx.SubjectRef): the read skips the sealed name and profile.
+	SubjectRef bool
 }
 
 // Tx is the case store within one transaction.
@@ -107,9 +110,29 @@ type Tx struct {
 
 type prefetched struct {
 	id      string
+	ref     bool // only identity and scope were read (subjectRefSQL)
 	row     subjectRow
 	visible bool
 	err     error
+}
+
+// queue adds the read of the subject named by op to b.
+func (p *prefetched) queue(b *pgx.Batch, op Op) {
+	role, name, scope := scopeOf(op.Principal)
+	sql := subjectByExternalSQL
+	if p.ref {
+		sql = subjectRefSQL
+	}
+	b.Queue(sql, op.Subject, role, name, scope)
+}
+
+// scan reads the result of the query queue added.
+func (p *prefetched) scan(br pgx.BatchResults) {
+	if p.ref {
+		p.err = br.QueryRow().Scan(&p.row.id, &p.row.s.ID, &p.row.s.Unit, &p.row.s.Counselor, &p.visible)
+		return
+	}
+	p.err = br.QueryRow().Scan(append(p.row.targets(), &p.visible)...)
 }
 
 // dbtx is a connection inside a transaction: a pgx.Tx, or a *pgx.Conn on
@@ -210,16 +233,15 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	}()
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
+	var pre *prefetched
 	if op.Subject != "" {
-		role, name, scope := scopeOf(op.Principal)
-		begin.Queue(subjectByExternalSQL, op.Subject, role, name, scope)
+		pre = &prefetched{id: op.Subject, ref: op.SubjectRef}
+		pre.queue(begin, op)
 	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
-	var pre *prefetched
-	if err == nil && op.Subject != "" {
-		pre = &prefetched{id: op.Subject}
-		pre.err = br.QueryRow().Scan(append(pre.row.targets(), &pre.visible)...)
+	if err == nil && pre != nil {
+		pre.scan(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -341,7 +363,7 @@ func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, 
 	var r subjectRow
 	var visible bool
 	var err error
-	if t.pre != nil && t.pre.id == externalID {
+	if t.pre != nil && t.pre.id == externalID && !t.pre.ref {
 		r, visible, err = t.pre.row, t.pre.visible, t.pre.err
 	} else {
 		role, name, scope := t.scopeArgs()
@@ -359,6 +381,40 @@ func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, 
 	}
 	return t.decode(r)
 }
+
+// SubjectRef is Subject for units of work that only need to know who the
+// subject is and that the principal may see them: the subject carries its
+// case-system id, internal id, unit and counselor, and nothing else (no
+// name, no profile: nothing sealed is read or opened).
+func (t *Tx) SubjectRef(ctx context.Context, externalID string) (casework.Subject, error) {
+	p := t.pre
+	if p == nil || p.id != externalID {
+		p = &prefetched{id: externalID, ref: true}
+		b := &pgx.Batch{}
+		p.queue(b, Op{Principal: t.p, Subject: externalID})
+		br := t.tx.SendBatch(ctx, b)
+		p.scan(br)
+		if err := br.Close(); p.err == nil {
+			p.err = err
+		}
+	}
+	if errors.Is(p.err, pgx.ErrNoRows) {
+		return casework.Subject{}, fmt.Errorf("subject: %w", casework.ErrNotFound)
+	}
+	if p.err != nil {
+		return casework.Subject{}, p.err
+	}
+	t.Resource("subject", externalID, externalID)
+	if !p.visible {
+		return casework.Subject{}, casework.ErrOutOfScope
+	}
+	return casework.Subject{ID: p.row.s.ID, Unit: p.row.s.Unit, Counselor: p.row.s.Counselor}.WithInternalID(p.row.id.String()), nil
+}
+
+// subjectRefSQL reads a subject's identity and scope, with whether the
+// principal ($2 role, $3 name, $4 scope) may see it.
+const subjectRefSQL = `SELECT s.id, s.external_id, s.unit, s.counselor, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
+	FROM subjects s WHERE s.external_id = $1`
 
 // subjectByExternalSQL reads a subject by the case system's id, with
 // whether the principal ($2 role, $3 name, $4 scope) may see it.
