@@ -122,18 +122,12 @@ func (c *Cases) drain() {
 // writeGroup runs items in one transaction and sets each item's reply or
 // refusal. An error means nothing was committed and each item may run again.
 func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) {
-	pc, err := c.db.acquire(ctx)
+	conn, release, err := c.handConn(ctx)
 	if err != nil {
 		return err
 	}
-	defer pc.Release()
-	conn := pc.Conn()
 	done := false
-	defer func() {
-		if !done {
-			rollback(ctx, conn)
-		}
-	}()
+	defer release(&done)
 
 	// One round trip: BEGIN and every distinct subject read.
 	begin := &pgx.Batch{}

@@ -219,18 +219,12 @@ func (c *Cases) storedReply(ctx context.Context, k *Idem) (r storedIdem, found, 
 // BEGIN travels with the read of the route's subject, and COMMIT with the
 // queued writes: two round trips for a typical submission.
 func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, err error) {
-	pc, err := c.db.acquire(ctx)
+	conn, release, err := c.handConn(ctx)
 	if err != nil {
 		return rep, err
 	}
-	defer pc.Release()
-	conn := pc.Conn()
 	done := false
-	defer func() {
-		if !done {
-			rollback(ctx, conn)
-		}
-	}()
+	defer release(&done)
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
 	var pre *prefetched
@@ -270,6 +264,24 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 
 const insertIdemSQL = `INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
 	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`
+
+// handConn acquires a connection for a transaction driven by hand (BEGIN
+// and COMMIT sent in batches of their own). Defer release with whether the
+// transaction committed: if not, it is rolled back before the connection
+// goes back to the pool.
+func (c *Cases) handConn(ctx context.Context) (conn *pgx.Conn, release func(committed *bool), err error) {
+	pc, err := c.db.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn = pc.Conn()
+	return conn, func(committed *bool) {
+		if !*committed {
+			rollback(ctx, conn)
+		}
+		pc.Release()
+	}, nil
+}
 
 // rollback ends a transaction driven by hand that did not commit. A
 // connection that cannot roll back is closed, and the pool drops it.
