@@ -93,7 +93,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		Help: "Group transactions that did not commit; their submissions ran again one by one."})
 	reg.MustRegister(groupUnits, groupsLost)
 	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints),
-		Batches: cfg.WriteGroups,
+		Groups: cfg.WriteGroups,
 		OnGroup: func(units int, committed bool) {
 			groupUnits.Observe(float64(units))
 			if !committed {

@@ -38,9 +38,9 @@ func (s *Server) work(c *gin.Context, action string, status int, idempotent bool
 // workGrouped is work for units that only read before they write, queue
 // their writes, and need only the route subject's identity and scope
 // (tx.SubjectRef), as assessment submissions do: concurrent ones share one
-// transaction and one commit (postgres.Cases.WriteBatched).
+// transaction and one commit (postgres.Cases.WriteGrouped).
 func (s *Server) workGrouped(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
-	s.unitOfWork(c, s.deps.Cases.WriteBatched, true, action, status, idempotent, fn)
+	s.unitOfWork(c, s.deps.Cases.WriteGrouped, true, action, status, idempotent, fn)
 }
 
 type writeFunc func(context.Context, postgres.Op, func(*postgres.Tx) (postgres.Reply, error)) (postgres.Reply, bool, error)

@@ -30,7 +30,7 @@ type Cases struct {
 	flags     casework.FlagPolicy
 	endpoints []string // webhook endpoint names notified of flags
 	now       func() time.Time
-	batches   batcher
+	groups    grouper
 	onGroup   func(units int, committed bool)
 }
 
@@ -40,9 +40,9 @@ type CasesConfig struct {
 	Flags     casework.FlagPolicy
 	Endpoints []string
 	Now       func() time.Time // for tests; time.Now when nil
-	// Batches bounds the group transactions of WriteBatched in flight at
+	// Groups bounds the group transactions of WriteGrouped in flight at
 	// once (default 2: the next group runs while one waits for its commit).
-	Batches int
+	Groups int
 	// OnGroup, when set, hears of every group transaction: how many units
 	// it held and whether it committed (if not, they ran alone).
 	OnGroup func(units int, committed bool)
@@ -53,11 +53,11 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Batches <= 0 {
-		cfg.Batches = defaultBatches
+	if cfg.Groups <= 0 {
+		cfg.Groups = defaultGroups
 	}
 	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now,
-		batches: batcher{limit: cfg.Batches}, onGroup: cfg.OnGroup}
+		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup}
 }
 
 // Idem identifies a request under the Idempotency-Key protocol.
@@ -103,7 +103,7 @@ type Tx struct {
 	pending pgx.Batch
 	// pre is the subject read with BEGIN, when Op.Subject named one.
 	pre *prefetched
-	// shared, in a group transaction (WriteBatched), takes the writes
+	// shared, in a group transaction (WriteGrouped), takes the writes
 	// instead of pending.
 	shared *pgx.Batch
 }
@@ -116,14 +116,14 @@ type prefetched struct {
 	err     error
 }
 
-// queue adds the read of the subject named by op to b.
-func (p *prefetched) queue(b *pgx.Batch, op Op) {
-	role, name, scope := scopeOf(op.Principal)
+// queue adds the read of subject p.id, as principal pr sees it, to b.
+func (p *prefetched) queue(b *pgx.Batch, pr auth.Principal) {
+	role, name, scope := scopeOf(pr)
 	sql := subjectByExternalSQL
 	if p.ref {
 		sql = subjectRefSQL
 	}
-	b.Queue(sql, op.Subject, role, name, scope)
+	b.Queue(sql, p.id, role, name, scope)
 }
 
 // scan reads the result of the query queue added.
@@ -230,7 +230,7 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	var pre *prefetched
 	if op.Subject != "" {
 		pre = &prefetched{id: op.Subject, ref: op.SubjectRef}
-		pre.queue(begin, op)
+		pre.queue(begin, op.Principal)
 	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
@@ -372,26 +372,11 @@ func (t *Tx) decode(r subjectRow) (casework.Subject, error) {
 // may see it: ErrNotFound when there is none, ErrOutOfScope when it exists
 // outside the caller's scope (both answer 404).
 func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, error) {
-	var r subjectRow
-	var visible bool
-	var err error
-	if t.pre != nil && t.pre.id == externalID && !t.pre.ref {
-		r, visible, err = t.pre.row, t.pre.visible, t.pre.err
-	} else {
-		role, name, scope := t.scopeArgs()
-		err = t.tx.QueryRow(ctx, subjectByExternalSQL, externalID, role, name, scope).Scan(append(r.targets(), &visible)...)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return casework.Subject{}, fmt.Errorf("subject: %w", casework.ErrNotFound)
-	}
+	p, err := t.readSubject(ctx, externalID, false)
 	if err != nil {
 		return casework.Subject{}, err
 	}
-	t.Resource("subject", externalID, externalID)
-	if !visible {
-		return casework.Subject{}, casework.ErrOutOfScope
-	}
-	return t.decode(r)
+	return t.decode(p.row)
 }
 
 // SubjectRef is Subject for units of work that only need to know who the
@@ -399,11 +384,22 @@ func (t *Tx) Subject(ctx context.Context, externalID string) (casework.Subject, 
 // case-system id, internal id, unit and counselor, and nothing else (no
 // name, no profile: nothing sealed is read or opened).
 func (t *Tx) SubjectRef(ctx context.Context, externalID string) (casework.Subject, error) {
+	p, err := t.readSubject(ctx, externalID, true)
+	if err != nil {
+		return casework.Subject{}, err
+	}
+	return casework.Subject{ID: p.row.s.ID, Unit: p.row.s.Unit, Counselor: p.row.s.Counselor}.WithInternalID(p.row.id.String()), nil
+}
+
+// readSubject reads a subject (only identity and scope when ref) unless the
+// unit of work's prefetch already holds it, and checks the principal may
+// see it.
+func (t *Tx) readSubject(ctx context.Context, externalID string, ref bool) (*prefetched, error) {
 	p := t.pre
-	if p == nil || p.id != externalID {
-		p = &prefetched{id: externalID, ref: true}
+	if p == nil || p.id != externalID || p.ref && !ref {
+		p = &prefetched{id: externalID, ref: ref}
 		b := &pgx.Batch{}
-		p.queue(b, Op{Principal: t.p, Subject: externalID})
+		p.queue(b, t.p)
 		br := t.tx.SendBatch(ctx, b)
 		p.scan(br)
 		if err := br.Close(); p.err == nil {
@@ -411,16 +407,16 @@ func (t *Tx) SubjectRef(ctx context.Context, externalID string) (casework.Subjec
 		}
 	}
 	if errors.Is(p.err, pgx.ErrNoRows) {
-		return casework.Subject{}, fmt.Errorf("subject: %w", casework.ErrNotFound)
+		return nil, fmt.Errorf("subject: %w", casework.ErrNotFound)
 	}
 	if p.err != nil {
-		return casework.Subject{}, p.err
+		return nil, p.err
 	}
 	t.Resource("subject", externalID, externalID)
 	if !p.visible {
-		return casework.Subject{}, casework.ErrOutOfScope
+		return nil, casework.ErrOutOfScope
 	}
-	return casework.Subject{ID: p.row.s.ID, Unit: p.row.s.Unit, Counselor: p.row.s.Counselor}.WithInternalID(p.row.id.String()), nil
+	return p, nil
 }
 
 // subjectRefSQL reads a subject's identity and scope, with whether the

@@ -13,23 +13,24 @@ import (
 )
 
 // Group commit. Under load, many submissions arrive at once, each a small
-// unit of work: read the subject, queue a few inserts, commit. WriteBatched
+// unit of work: read the subject, queue a few inserts, commit. WriteGrouped
 // lets concurrent units share one transaction: one BEGIN, one round trip
 // for all their subject reads, one for all their writes and one COMMIT (one
 // WAL flush). Each unit keeps its own audit event and idempotency record,
 // and is answered only after the shared COMMIT succeeded. A unit's own
 // refusal (not found, out of scope, invalid) drops only its writes. Any
-// database error drops the whole group, and every unit in it is then run
-// again on its own by Write, so a unit's outcome never depends on the others
-// it happened to be grouped with.
+// database error that leaves nothing committed drops the whole group, and
+// every unit in it is then run again on its own by Write, so a unit's outcome
+// never depends on the others it happened to be grouped with. (An error of
+// unknown outcome at COMMIT is reported to each unit, as Write reports it.)
 
 const (
-	maxBatch       = 32               // units per shared transaction
-	batchTimeout   = 15 * time.Second // bound on one shared transaction
-	defaultBatches = 2                // shared transactions in flight at once
+	maxGroup      = 32               // units per shared transaction
+	groupTimeout  = 15 * time.Second // bound on one shared transaction
+	defaultGroups = 2                // shared transactions in flight at once
 )
 
-type batchItem struct {
+type groupItem struct {
 	ctx   context.Context
 	op    Op
 	fn    func(*Tx) (Reply, error)
@@ -39,21 +40,21 @@ type batchItem struct {
 	done  chan struct{}
 }
 
-// batcher queues units and runs them in groups on up to limit goroutines,
+// grouper queues units and runs them in groups on up to limit goroutines,
 // started when work arrives and gone when the queue is empty.
-type batcher struct {
+type grouper struct {
 	mu     sync.Mutex
-	queue  []*batchItem
+	queue  []*groupItem
 	active int
 	limit  int
 }
 
-// WriteBatched is Write for units of work that only read before they write
+// WriteGrouped is Write for units of work that only read before they write
 // and queue every write with Tx.later (assessment submissions): concurrent
 // calls share one transaction. The result is what Write would have given.
-func (c *Cases) WriteBatched(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (Reply, bool, error) {
-	it := &batchItem{ctx: ctx, op: op, fn: fn, done: make(chan struct{})}
-	b := &c.batches
+func (c *Cases) WriteGrouped(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (Reply, bool, error) {
+	it := &groupItem{ctx: ctx, op: op, fn: fn, done: make(chan struct{})}
+	b := &c.groups
 	b.mu.Lock()
 	b.queue = append(b.queue, it)
 	if b.active < b.limit {
@@ -70,13 +71,13 @@ func (c *Cases) WriteBatched(ctx context.Context, op Op, fn func(*Tx) (Reply, er
 
 // QueuedUnits is the number of units waiting for a group transaction.
 func (c *Cases) QueuedUnits() int {
-	c.batches.mu.Lock()
-	defer c.batches.mu.Unlock()
-	return len(c.batches.queue)
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	return len(c.groups.queue)
 }
 
 func (c *Cases) drain() {
-	b := &c.batches
+	b := &c.groups
 	for {
 		b.mu.Lock()
 		if len(b.queue) == 0 {
@@ -84,8 +85,8 @@ func (c *Cases) drain() {
 			b.mu.Unlock()
 			return
 		}
-		n := min(len(b.queue), maxBatch)
-		items := make([]*batchItem, n)
+		n := min(len(b.queue), maxGroup)
+		items := make([]*groupItem, n)
 		copy(items, b.queue)
 		b.queue = append(b.queue[:0], b.queue[n:]...)
 		b.mu.Unlock()
@@ -102,7 +103,7 @@ func (c *Cases) drain() {
 		if len(live) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), groupTimeout)
 		err := c.writeGroup(ctx, live)
 		if err != nil {
 			for _, it := range live {
@@ -121,7 +122,7 @@ func (c *Cases) drain() {
 
 // writeGroup runs items in one transaction and sets each item's reply or
 // refusal. An error means nothing was committed and each item may run again.
-func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) {
+func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) {
 	conn, release, err := c.handConn(ctx)
 	if err != nil {
 		return err
@@ -152,7 +153,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*batchItem) (err error) 
 		p := &prefetched{id: it.op.Subject, ref: it.op.SubjectRef}
 		seen[k], pres[i] = p, p
 		order = append(order, p)
-		p.queue(begin, it.op)
+		p.queue(begin, it.op.Principal)
 	}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()

@@ -42,7 +42,7 @@ func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
 	if _, err := svc.CreateUser(ctx, "carol", "correct horse battery", auth.RoleCounselor, "west"); err != nil {
 		t.Fatal(err)
 	}
-	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Batches: 1})
+	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Groups: 1})
 	_, _, err = cases.Write(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "setup"}},
 		func(tx *postgres.Tx) (postgres.Reply, error) {
 			if err := tx.PutUnit(ctx, "west", "West", "hz"); err != nil {
@@ -84,25 +84,14 @@ type outcome struct {
 	flags    []string
 }
 
-// submitGrouped sends subs at once through WriteBatched, with the store's
+// submitGrouped sends subs at once through WriteGrouped, with the store's
 // only group held open until every submission is queued behind it, so that
 // all of them share the next group transaction.
 func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []outcome {
 	t.Helper()
 	ctx := context.Background()
-	hold, held := make(chan struct{}), make(chan struct{})
+	release := holdGroup(cases)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cases.WriteBatched(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "hold"}},
-			func(*postgres.Tx) (postgres.Reply, error) {
-				close(held)
-				<-hold
-				return postgres.Reply{}, errors.New("held")
-			})
-	}()
-	<-held
 	out := make([]outcome, len(subs))
 	for i, s := range subs {
 		wg.Add(1)
@@ -116,7 +105,7 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 				op.Idem = &postgres.Idem{Client: s.p.Actor(), Key: s.key, Hash: []byte(s.key), TTL: time.Hour}
 			}
 			var flags []string
-			rep, replayed, err := cases.WriteBatched(ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+			rep, replayed, err := cases.WriteGrouped(ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
 				subject := tx.Subject
 				if ref {
 					subject = tx.SubjectRef
@@ -142,9 +131,27 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 		}()
 	}
 	waitQueued(t, cases, len(subs))
-	close(hold)
+	release()
 	wg.Wait()
 	return out
+}
+
+// holdGroup occupies the store's only group transaction until release is
+// called (and returns once the holding unit is answered), so that units sent
+// meanwhile queue up for the next group together.
+func holdGroup(cases *postgres.Cases) (release func()) {
+	hold, held, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		cases.WriteGrouped(context.Background(), postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "hold"}},
+			func(*postgres.Tx) (postgres.Reply, error) {
+				close(held)
+				<-hold
+				return postgres.Reply{}, errors.New("held")
+			})
+	}()
+	<-held
+	return func() { close(hold); <-done }
 }
 
 // waitQueued waits until n units wait for a group.
@@ -256,7 +263,7 @@ func TestGroupUnitPanic(t *testing.T) {
 	panicked := make(chan any, 1)
 	go func() {
 		defer func() { panicked <- recover() }()
-		cases.WriteBatched(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "boom"}},
+		cases.WriteGrouped(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "boom"}},
 			func(*postgres.Tx) (postgres.Reply, error) {
 				panic("boom")
 			})
@@ -283,19 +290,8 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 	cases, conn := groupEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	held, hold := make(chan struct{}), make(chan struct{})
+	release := holdGroup(cases)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // occupies the only group until the units below are queued
-		defer wg.Done()
-		cases.WriteBatched(context.Background(), postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "hold"}},
-			func(*postgres.Tx) (postgres.Reply, error) {
-				close(held)
-				<-hold
-				return postgres.Reply{}, errors.New("held")
-			})
-	}()
-	<-held
 	errs := make([]error, 3)
 	for i, subject := range []string{"S-1", "S-2", "S-3"} {
 		wg.Add(1)
@@ -306,7 +302,7 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 				uctx = ctx
 			}
 			op := postgres.Op{Principal: admin, Subject: subject, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}}
-			_, _, errs[i] = cases.WriteBatched(uctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+			_, _, errs[i] = cases.WriteGrouped(uctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
 				if i == 0 {
 					cancel()                                           // the client goes away while its unit runs…
 					if _, err := tx.Subject(uctx, "S-4"); err != nil { // …and the unit reads
@@ -326,7 +322,7 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 		}()
 	}
 	waitQueued(t, cases, 3)
-	close(hold)
+	release()
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
