@@ -43,14 +43,11 @@ type Config struct {
 	Models          ModelsConfig
 	Crypto          CryptoConfig
 	Audit           AuditConfig
-	Flags           casework.FlagPolicy
-	Workflow        httpapi.Workflow
-	// Rules are the cross-instrument flag rules; CrisisProtocol the text
-	// shown with every critical flag, by language.
-	Rules          []postgres.ConsecutiveRule
-	CrisisProtocol map[string]string
-	Webhooks       WebhooksConfig
-	Jobs           JobsConfig
+	// Policy is every rule of the case work (schedule, deadlines,
+	// lifetimes, cross-instrument rules, crisis protocol).
+	Policy   casework.Policy
+	Webhooks WebhooksConfig
+	Jobs     JobsConfig
 	// DebugAddr, when set, serves net/http/pprof there (loopback only).
 	DebugAddr string
 }
@@ -125,8 +122,8 @@ func defaults() map[string]any {
 		"flags.deadline_critical":    casework.DefaultFlagPolicy.Critical.String(),
 		"flags.deadline_urgent":      casework.DefaultFlagPolicy.Urgent.String(),
 		"flags.deadline_review":      casework.DefaultFlagPolicy.Review.String(),
-		"flags.crisis_protocol_zh":   defaultCrisisZH,
-		"flags.crisis_protocol_en":   defaultCrisisEN,
+		"flags.crisis_protocol_zh":   casework.DefaultCrisisZH,
+		"flags.crisis_protocol_en":   casework.DefaultCrisisEN,
 		"webhooks.endpoints":         "",
 		"webhooks.secret":            "",
 		"webhooks.max_attempts":      12,
@@ -245,7 +242,8 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 			p.fail("audit.signing_key", "must be 32 bytes, base64-encoded ('sunpath keys generate' makes one)")
 		}
 	}
-	cfg.Flags = casework.FlagPolicy{Critical: p.dur("flags.deadline_critical"), Urgent: p.dur("flags.deadline_urgent"), Review: p.dur("flags.deadline_review")}
+	cfg.Policy = casework.DefaultPolicy()
+	cfg.Policy.Flags = casework.FlagPolicy{Critical: p.dur("flags.deadline_critical"), Urgent: p.dur("flags.deadline_urgent"), Review: p.dur("flags.deadline_review")}
 	cfg.Webhooks = WebhooksConfig{Endpoints: map[string]string{}, Secret: p.str("webhooks.secret"), MaxAttempts: p.intIn("webhooks.max_attempts", 1, 100)}
 	for _, e := range p.list("webhooks.endpoints") {
 		name, u, ok := strings.Cut(e, "=")
@@ -266,20 +264,16 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		Unassigned: p.dur("schedule.unassigned"),
 		NewEntrant: p.dur("schedule.new_entrant"),
 	}
-	cfg.Workflow = httpapi.Workflow{
-		Schedule:       sched,
-		IdempotencyTTL: p.dur("workflow.idempotency_ttl"),
-		SessionTTL:     p.dur("workflow.session_ttl"),
-		KioskTTL:       p.dur("workflow.kiosk_ttl"),
-		ReliableChange: reliableChange,
-	}
+	cfg.Policy.Schedule = sched
+	cfg.Policy.IdempotencyTTL = p.dur("workflow.idempotency_ttl")
+	cfg.Policy.SessionTTL = p.dur("workflow.session_ttl")
+	cfg.Policy.KioskTTL = p.dur("workflow.kiosk_ttl")
 	if cfg.DebugAddr = p.str("debug.addr"); cfg.DebugAddr != "" {
 		if host, _, err := net.SplitHostPort(cfg.DebugAddr); err != nil || !net.ParseIP(host).IsLoopback() {
 			p.fail("debug.addr", "must be a loopback host:port, e.g. 127.0.0.1:6060")
 		}
 	}
-	cfg.Rules = defaultRules
-	cfg.CrisisProtocol = map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")}
+	cfg.Policy.CrisisProtocol = map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")}
 	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval")}
 	return cfg, p.err
 }
@@ -397,25 +391,3 @@ func newConfigCmd(c *cli) *cobra.Command {
 		},
 	}
 }
-
-// The crisis protocol shown with every critical flag. Agencies replace it
-// with their local procedure and numbers (flags.crisis_protocol_zh / _en).
-const (
-	defaultCrisisZH = "危机处置：立即确保当事人安全，不要让其独处；当面评估自杀风险；联系当地心理危机干预热线（全国心理援助热线 12356）及当事人紧急联系人；如有紧迫危险，立即拨打 120 或 110；在 15 分钟内于系统中确认此警示，并记录所采取的措施。"
-	defaultCrisisEN = "Crisis protocol: make sure the person is safe now and do not leave them alone; assess suicide risk in person; contact the local crisis line (national psychological assistance hotline 12356) and the person's emergency contact; if danger is imminent, call 120 or 110 at once; acknowledge this flag within 15 minutes and record what was done."
-)
-
-// defaultRules are the cross-instrument flag rules: two moderately severe or
-// severe PHQ-9 results in a row call for a clinical review of treatment.
-var defaultRules = []postgres.ConsecutiveRule{{
-	Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2,
-	Code: "persistent_severe_depression", Level: "urgent",
-}}
-
-// reliableChange gives the change in points that each instrument's
-// literature treats as meaningful: PHQ-9 5 (Löwe et al. 2004, Med Care
-// 42:1194), GAD-7 4 (Toussaint et al. 2020, J Affect Disord 265:395), PCL-5
-// 10 (National Center for PTSD: 5-10 points is reliable change, 10-20
-// clinically significant). Instruments without an established figure show no
-// marker rather than an invented one.
-var reliableChange = map[string]int{"phq9": 5, "gad7": 4, "pcl5": 10}

@@ -88,7 +88,7 @@ func TestNoLostAcknowledgedWrite(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if put("/v1/units/u1", `{"name":"unit one"}`) != 200 || put("/v1/subjects/D-1", `{"display_name":"x","sex":"male","supervision_type":"parole","unit":"u1"}`) != 201 {
+	if put("/v1/units/u1", `{"name":"unit one"}`) != 201 || put("/v1/subjects/D-1", `{"display_name":"x","sex":"male","supervision_type":"parole","unit":"u1"}`) != 201 {
 		t.Fatal("set-up failed")
 	}
 

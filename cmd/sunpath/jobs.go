@@ -120,7 +120,7 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, cases *postgres.
 		every(cfg.Jobs.Escalate, "flag-escalation", func(ctx context.Context) error {
 			fs, err := cases.Escalate(ctx)
 			for _, fl := range fs {
-				escalations.WithLabelValues(fl.Level).Inc()
+				escalations.WithLabelValues(string(fl.Level)).Inc()
 				log.Warn("flag escalated", "flag_id", fl.ID, "level", fl.Level, "escalation_level", fl.EscalationLevel)
 			}
 			return err

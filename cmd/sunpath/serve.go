@@ -15,10 +15,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/caseprom"
+	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/riskmodel"
-	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/web"
 )
@@ -92,7 +93,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	groupsLost := prometheus.NewCounter(prometheus.CounterOpts{Name: "sunpath_write_groups_lost_total",
 		Help: "Group transactions that did not commit; their submissions ran again one by one."})
 	reg.MustRegister(groupUnits, groupsLost)
-	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints),
+	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Policy.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints),
 		Groups: cfg.WriteGroups,
 		OnGroup: func(units int, committed bool) {
 			groupUnits.Observe(float64(units))
@@ -134,14 +135,16 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		}
 	}
 
-	flow := screenflow.New(catalog, cfg.Rules, cfg.CrisisProtocol, reg)
+	svc, err := casework.New(casework.Deps{Store: cases, Audit: auditStore, Catalog: catalog, Models: models, DefaultModel: cfg.Models.Default,
+		Policy: cfg.Policy, Metrics: caseprom.New(reg, riskMetrics)})
+	if err != nil {
+		return err
+	}
 	// The web UI answers every path outside the API's own.
 	ui, err := web.New(web.Config{
 		CookieSecure: cfg.HTTP.CookieSecure, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default,
-		Workflow: web.Workflow{Schedule: cfg.Workflow.Schedule,
-			SessionTTL: cfg.Workflow.SessionTTL, KioskTTL: cfg.Workflow.KioskTTL, ReliableChange: cfg.Workflow.ReliableChange, Flags: cfg.Flags},
-	}, web.Deps{Log: log, Auth: authSvc, Cases: cases, Catalog: catalog, Models: models, Audit: auditStore, Flow: flow})
+	}, web.Deps{Log: log, Auth: authSvc, Casework: svc, Catalog: catalog, Models: models})
 	if err != nil {
 		return err
 	}
@@ -157,10 +160,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		Models:       models,
 		DefaultModel: cfg.Models.Default,
 		RiskMetrics:  riskMetrics,
-		Cases:        cases,
-		Audit:        auditStore,
-		Workflow:     cfg.Workflow,
-		Flow:         flow,
+		Casework:     svc,
 		UI:           ui,
 	})
 	if err != nil {

@@ -249,3 +249,11 @@ func equal(a, b []byte) bool {
 	}
 	return true
 }
+
+// Filter narrows an audit listing.
+type Filter struct {
+	Subject, Actor string
+	From, To       time.Time
+	BeforeID       int64 // page backwards from here; 0 for the newest
+	Limit          int
+}

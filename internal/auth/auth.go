@@ -77,6 +77,10 @@ type Principal struct {
 // Actor renders the principal for audit records and logs, e.g. "user:alice".
 func (p Principal) Actor() string { return string(p.Kind) + ":" + p.Name }
 
+// IsPerson reports whether a signed-in person acts (not an API key or a
+// kiosk): only people decide supervision levels and read answers.
+func (p Principal) IsPerson() bool { return p.Kind == KindUser }
+
 // LogValue keeps principals compact in logs.
 func (p Principal) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("actor", p.Actor()), slog.String("role", string(p.Role)))

@@ -9,11 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
-	"github.com/sunpath/sunpath/internal/problem"
-	"github.com/sunpath/sunpath/internal/screening"
 )
 
 type subjectPath struct {
@@ -33,10 +29,7 @@ type subjectRequest struct {
 	Profile          map[string]any `json:"profile,omitempty" description:"model input fields by the names GET /v1/models declares"`
 }
 
-type subjectList struct {
-	Subjects []casework.Subject `json:"subjects"`
-	Next     string             `json:"next,omitempty"`
-}
+type subjectList casework.SubjectPage
 
 type subjectQuery struct {
 	Unit      string `query:"unit"`
@@ -66,75 +59,18 @@ func (s *Server) putSubject(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	in := casework.SubjectInput{DisplayName: req.DisplayName, Sex: req.Sex, BirthYear: req.BirthYear, SupervisionType: req.SupervisionType,
-		Unit: req.Unit, Counselor: req.Counselor, SupervisionStart: req.SupervisionStart, SupervisionEnd: req.SupervisionEnd, Profile: req.Profile}
-	inv := &problem.Invalid{}
-	if err := in.Validate(time.Now()); err != nil {
-		inv = err.(*problem.Invalid)
-	}
-	inv.Errors = append(inv.Errors, s.checkProfile(req.Profile)...)
-	if err := inv.Err(); err != nil {
-		s.fail(c, err)
+	cl, ok := s.call(c)
+	if !ok {
 		return
 	}
-	s.work(c, "subject.put", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		out, created, err := tx.PutSubject(c.Request.Context(), id, in)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			return withStatus{http.StatusCreated, out}, nil
-		}
-		return out, nil
-	})
-}
-
-// checkProfile checks each profile field against the models that read it:
-// an unknown field or a value no model can encode is named.
-func (s *Server) checkProfile(profile map[string]any) []problem.FieldError {
-	var errs []problem.FieldError
-	for _, k := range sortedKeys(profile) {
-		known := false
-		for _, name := range sortedKeys(s.deps.Models) {
-			for _, f := range s.deps.Models[name].InputFields() {
-				if f.Name != k {
-					continue
-				}
-				known = true
-				if msg := checkValue(f.Type, f.Levels, f.Range, profile[k]); msg != "" {
-					errs = append(errs, problem.FieldError{Field: "profile." + k, Detail: msg})
-				}
-			}
-			if known {
-				break
-			}
-		}
-		if !known {
-			errs = append(errs, problem.FieldError{Field: "profile." + k, Detail: "no model reads this field; GET /v1/models lists the input fields"})
-		}
+	in := casework.SubjectInput{DisplayName: req.DisplayName, Sex: req.Sex, BirthYear: req.BirthYear, SupervisionType: req.SupervisionType,
+		Unit: req.Unit, Counselor: req.Counselor, SupervisionStart: req.SupervisionStart, SupervisionEnd: req.SupervisionEnd, Profile: req.Profile}
+	out, created, err := s.deps.Casework.PutSubject(c.Request.Context(), cl, id, in)
+	st := http.StatusOK
+	if created {
+		st = http.StatusCreated
 	}
-	return errs
-}
-
-func checkValue(typ string, levels []string, rng []float64, v any) string {
-	if v == nil {
-		return ""
-	}
-	if len(levels) > 0 {
-		str := fmt.Sprint(v)
-		if b, ok := v.(bool); ok {
-			str = strconv.FormatBool(b)
-		}
-		for _, l := range levels {
-			if l == str {
-				return ""
-			}
-		}
-		if typ == "categorical" || typ == "category" {
-			return "not one of the model's levels; GET /v1/models lists them"
-		}
-	}
-	return ""
+	s.reply(c, st, out, casework.Outcome{}, err)
 }
 
 func (s *Server) getSubject(c *gin.Context) {
@@ -142,44 +78,9 @@ func (s *Server) getSubject(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.work(c, "subject.read", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		one := []casework.Subject{subj}
-		if err := s.withSchedule(c, tx, one); err != nil {
-			return nil, err
-		}
-		return one[0], nil
-	})
-}
-
-// withSchedule adds each subject's next reassessment due date, in one query.
-func (s *Server) withSchedule(c *gin.Context, tx *postgres.Tx, subjs []casework.Subject) error {
-	if len(subjs) == 0 {
-		return nil
-	}
-	ids := make([]string, len(subjs))
-	for i, subj := range subjs {
-		ids[i] = subj.ID
-	}
-	due, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, false, ids, 1<<30)
-	if err != nil {
-		return err
-	}
-	first := map[string]postgres.Due{} // due dates come soonest first
-	for _, d := range due {
-		if _, ok := first[d.SubjectID]; !ok {
-			first[d.SubjectID] = d
-		}
-	}
-	for i := range subjs {
-		if d, ok := first[subjs[i].ID]; ok {
-			subjs[i].NextDue, subjs[i].Overdue = &d.Due, d.Overdue
-		}
-	}
-	return nil
+	cl, _ := s.call(c)
+	out, err := s.deps.Casework.Subject(c.Request.Context(), cl, id)
+	s.answer(c, out, err)
 }
 
 func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
@@ -200,37 +101,10 @@ func (s *Server) listSubjects(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	tier := c.Query("tier")
-	if tier != "" && !casework.Tier(tier).Valid() {
-		s.fail(c, fieldError("tier", "must be lenient, ordinary or strict"))
-		return
-	}
-	overdue := c.Query("overdue") == "true"
-	s.work(c, "subject.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		f := postgres.SubjectFilter{Unit: c.Query("unit"), Counselor: c.Query("counselor"), Tier: tier, Limit: limit, After: c.Query("after")}
-		out := subjectList{Subjects: []casework.Subject{}}
-		for len(out.Subjects) < limit {
-			page, err := tx.Subjects(c.Request.Context(), f)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.withSchedule(c, tx, page); err != nil {
-				return nil, err
-			}
-			for _, subj := range page {
-				if !overdue || subj.Overdue {
-					out.Subjects = append(out.Subjects, subj)
-				}
-				f.After = subj.ID
-			}
-			if len(page) < f.Limit {
-				f.After = ""
-				break
-			}
-		}
-		out.Next = f.After
-		return out, nil
-	})
+	cl, _ := s.call(c)
+	out, err := s.deps.Casework.Subjects(c.Request.Context(), cl, casework.SubjectQuery{Unit: c.Query("unit"), Counselor: c.Query("counselor"),
+		Tier: c.Query("tier"), Overdue: c.Query("overdue") == "true", Limit: limit, After: c.Query("after")})
+	s.answer(c, subjectList(out), err)
 }
 
 type assessmentRequest struct {
@@ -240,7 +114,7 @@ type assessmentRequest struct {
 	Language       string         `json:"language" required:"true" enum:"zh-CN,en"`
 	Population     string         `json:"population,omitempty"`
 	StartedAt      *time.Time     `json:"started_at,omitempty"`
-	CompletedAt    *time.Time     `json:"completed_at,omitempty"`
+	CompletedAt    *time.Time     `json:"completed_at,omitempty" description:"when the person answered (a paper form's date); within a year before now"`
 	AdministeredBy string         `json:"administered_by,omitempty" description:"who administered it; the caller when omitted"`
 }
 
@@ -265,61 +139,15 @@ func (s *Server) createAssessment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	inv := &problem.Invalid{}
-	if req.Instrument == "" {
-		inv.Add("instrument", "required")
-	}
-	if len(req.Answers) == 0 {
-		inv.Add("answers", "required: an object of item id → value")
-	}
-	if req.Language == "" {
-		inv.Add("language", "required: zh-CN or en")
-	}
-	if utf8Len(req.AdministeredBy) > 100 {
-		inv.Add("administered_by", "at most 100 characters")
-	}
-	if err := inv.Err(); err != nil {
-		s.fail(c, err)
+	cl, ok := s.call(c)
+	if !ok {
 		return
 	}
-	now := time.Now().UTC()
-	completed := now
-	if req.CompletedAt != nil {
-		if req.CompletedAt.After(now.Add(5 * time.Minute)) {
-			s.fail(c, fieldError("completed_at", "must not be in the future"))
-			return
-		}
-		completed = req.CompletedAt.UTC()
-	}
-	if req.StartedAt != nil && req.StartedAt.After(completed) {
-		s.fail(c, fieldError("started_at", "must not be after completed_at"))
-		return
-	}
-	opt := screening.ScoreOptions{Language: req.Language, Population: req.Population, CompletedAt: completed}
-	if req.StartedAt != nil {
-		opt.StartedAt = *req.StartedAt
-	}
-	sc, err := s.deps.Flow.Score(req.Instrument, req.Answers, opt)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	p, _ := principal(c)
-	var out casework.Assessment
-	s.workGrouped(c, "assessment.create", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.SubjectRef(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		out, err = s.deps.Flow.Store(c.Request.Context(), tx, p, subj, sc, req.AdministeredBy, req.StartedAt, completed, nil)
-		return out, err
-	})
-	if c.Writer.Status() == http.StatusCreated && c.Writer.Header().Get("Idempotent-Replayed") == "" {
-		s.deps.Flow.Count(out)
-	}
+	out, o, err := s.deps.Casework.SubmitAssessment(c.Request.Context(), cl, id, casework.AssessmentInput{Instrument: req.Instrument,
+		Answers: req.Answers, Language: req.Language, Population: req.Population, StartedAt: req.StartedAt, CompletedAt: req.CompletedAt,
+		AdministeredBy: req.AdministeredBy})
+	s.reply(c, http.StatusCreated, out, o, err)
 }
-
-func utf8Len(s string) int { return len([]rune(s)) }
 
 type assessmentList struct {
 	Assessments []casework.Assessment `json:"assessments"`
@@ -342,26 +170,20 @@ func (s *Server) listAssessments(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	p, _ := principal(c)
-	withAnswers := c.Query("include_answers") == "true" && p.Role != auth.RoleCaseSystem
-	s.work(c, "assessment.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		as, err := tx.Assessments(c.Request.Context(), subj, postgres.AssessmentFilter{Instrument: c.Query("instrument"), IncludeAnswers: withAnswers, Limit: limit})
-		if as == nil {
-			as = []casework.Assessment{}
-		}
-		return assessmentList{Assessments: as}, err
-	})
+	cl, _ := s.call(c)
+	as, err := s.deps.Casework.Assessments(c.Request.Context(), cl, id, casework.AssessmentFilter{Instrument: c.Query("instrument"),
+		IncludeAnswers: c.Query("include_answers") == "true", Limit: limit})
+	s.answer(c, assessmentList{Assessments: as}, err)
 }
 
-type trendResponse struct {
-	SubjectID      string                `json:"subject_id"`
-	Instrument     string                `json:"instrument"`
-	ReliableChange *int                  `json:"reliable_change_points"`
-	Points         []postgres.TrendPoint `json:"points"`
+type assessmentPath struct {
+	ID string `path:"id"`
+}
+
+func (s *Server) getAssessment(c *gin.Context) {
+	cl, _ := s.call(c)
+	a, err := s.deps.Casework.Assessment(c.Request.Context(), cl, c.Param("id"))
+	s.answer(c, a, err)
 }
 
 type trendPath struct {
@@ -379,19 +201,9 @@ func (s *Server) trend(c *gin.Context) {
 		s.fail(c, fmt.Errorf("instrument: %w", errNotFound))
 		return
 	}
-	threshold := s.deps.Workflow.ReliableChange[inst]
-	s.work(c, "trend.read", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		pts, err := tx.Trend(c.Request.Context(), subj, inst, threshold)
-		out := trendResponse{SubjectID: id, Instrument: inst, Points: pts}
-		if threshold > 0 {
-			out.ReliableChange = &threshold
-		}
-		return out, err
-	})
+	cl, _ := s.call(c)
+	out, err := s.deps.Casework.Trend(c.Request.Context(), cl, id, inst)
+	s.answer(c, out, err)
 }
 
 type recommendationRequest struct {
@@ -415,56 +227,12 @@ func (s *Server) createRecommendation(c *gin.Context) {
 			return
 		}
 	}
-	m, err := s.model(req.Model)
-	if err != nil {
-		s.fail(c, err)
+	cl, ok := s.call(c)
+	if !ok {
 		return
 	}
-	var prob float64
-	s.work(c, "recommendation.create", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		features := map[string]any{}
-		var missing []problem.FieldError
-		for _, f := range m.InputFields() {
-			// Every field the model reads must be in the profile: a value, or
-			// an explicit null ("unknown") where the model allows one. A
-			// recommendation is never made on a record that was simply not
-			// filled in.
-			v, ok := subj.Profile[f.Name]
-			switch {
-			case !ok:
-				missing = append(missing, problem.FieldError{Field: "profile." + f.Name, Detail: "required by model " + m.Ref().Name + " (null if unknown); set it with PUT /v1/subjects/{subject_id}"})
-				continue
-			case v == nil && f.Required:
-				missing = append(missing, problem.FieldError{Field: "profile." + f.Name, Detail: "model " + m.Ref().Name + " needs a value; unknown is not allowed"})
-				continue
-			}
-			features[f.Name] = v
-		}
-		if len(missing) > 0 {
-			return nil, &problem.Invalid{Errors: missing}
-		}
-		pred, err := m.Score(features)
-		if err != nil {
-			return nil, prefixFields(err, "profile.")
-		}
-		expl, err := json.Marshal(pred.Explanation)
-		if err != nil {
-			return nil, err
-		}
-		ref := m.Ref()
-		prob = pred.Probability
-		return tx.AddRecommendation(c.Request.Context(), subj, casework.Recommendation{
-			Model: casework.ModelRef{Name: ref.Name, Version: ref.Version, SHA256: ref.SHA256}, Probability: pred.Probability,
-			Tier: casework.Tier(pred.Tier), Explanation: expl, InputsDigest: postgres.InputsDigest(features),
-		})
-	})
-	if c.Writer.Status() == http.StatusCreated && s.deps.RiskMetrics != nil && c.Writer.Header().Get("Idempotent-Replayed") == "" {
-		s.deps.RiskMetrics.Observe(m.Ref().Name, prob)
-	}
+	out, o, err := s.deps.Casework.Recommend(c.Request.Context(), cl, id, req.Model)
+	s.reply(c, http.StatusCreated, out, o, err)
 }
 
 func (s *Server) listRecommendations(c *gin.Context) {
@@ -472,12 +240,70 @@ func (s *Server) listRecommendations(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.work(c, "recommendation.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
+	cl, _ := s.call(c)
+	rs, err := s.deps.Casework.Recommendations(c.Request.Context(), cl, id)
+	s.answer(c, recommendationList{Recommendations: rs}, err)
+}
+
+type acceptRequest struct {
+	ID   string `path:"id" description:"the recommendation"`
+	Note string `json:"note,omitempty" maxLength:"4000"`
+}
+
+func (s *Server) acceptRecommendation(c *gin.Context) {
+	var req acceptRequest
+	if body, _ := readBody(c); len(body) > 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			s.fail(c, err)
+			return
 		}
-		rs, err := tx.Recommendations(c.Request.Context(), subj, 100)
-		return recommendationList{Recommendations: rs}, err
-	})
+	}
+	cl, ok := s.call(c)
+	if !ok {
+		return
+	}
+	out, o, err := s.deps.Casework.AcceptRecommendation(c.Request.Context(), cl, c.Param("id"), casework.AcceptInput{Note: req.Note})
+	s.reply(c, http.StatusCreated, out, o, err)
+}
+
+type levelRequest struct {
+	SubjectID  string     `path:"subject_id"`
+	Tier       string     `json:"tier" required:"true" enum:"lenient,ordinary,strict"`
+	ReasonCode string     `json:"reason_code" required:"true" enum:"good_conduct,violation,periodic_review,risk_change,case_system_decision,other"`
+	Note       string     `json:"note" required:"true" maxLength:"4000"`
+	DecidedBy  string     `json:"decided_by,omitempty" description:"case systems only: the name of the person who decided"`
+	DecidedAt  *time.Time `json:"decided_at,omitempty" description:"case systems only: when it was decided"`
+}
+
+func (s *Server) adjustLevel(c *gin.Context) {
+	id, ok := s.subjectID(c)
+	if !ok {
+		return
+	}
+	var req levelRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cl, ok := s.call(c)
+	if !ok {
+		return
+	}
+	out, o, err := s.deps.Casework.AdjustLevel(c.Request.Context(), cl, id, casework.AdjustInput{Tier: casework.Tier(req.Tier),
+		ReasonCode: req.ReasonCode, Note: req.Note, DecidedBy: req.DecidedBy, DecidedAt: req.DecidedAt})
+	s.reply(c, http.StatusCreated, out, o, err)
+}
+
+type levelHistory struct {
+	Decisions []casework.Decision `json:"decisions"`
+}
+
+func (s *Server) levelHistory(c *gin.Context) {
+	id, ok := s.subjectID(c)
+	if !ok {
+		return
+	}
+	cl, _ := s.call(c)
+	ds, err := s.deps.Casework.LevelHistory(c.Request.Context(), cl, id)
+	s.answer(c, levelHistory{Decisions: ds}, err)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
-	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
 	"github.com/sunpath/sunpath/internal/ratelimit"
 	"github.com/sunpath/sunpath/internal/screening"
@@ -49,13 +48,13 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, auth.ErrConflict), errors.Is(err, casework.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, postgres.ErrIdempotencyMismatch):
+	case errors.Is(err, casework.ErrIdempotencyMismatch):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, auth.ErrInvalid):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, postgres.ErrUnavailable):
+	case errors.Is(err, casework.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -1,18 +1,16 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/screening"
 )
 
 type flagList struct {
@@ -28,54 +26,36 @@ type flagQuery struct {
 }
 
 func (s *Server) listFlags(c *gin.Context) {
-	st, lvl := c.Query("status"), c.Query("level")
-	inv := &problem.Invalid{}
-	if st != "" && st != "open" && st != "acknowledged" && st != "resolved" {
-		inv.Add("status", "must be open, acknowledged or resolved")
-	}
-	if lvl != "" && lvl != "critical" && lvl != "urgent" && lvl != "review" {
-		inv.Add("level", "must be critical, urgent or review")
-	}
 	limit, err := queryInt(c, "limit", 200, 1, 500)
 	if err != nil {
-		inv.Errors = append(inv.Errors, err.(*problem.Invalid).Errors...)
-	}
-	if err := inv.Err(); err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.work(c, "flag.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		fs, err := tx.Flags(c.Request.Context(), postgres.FlagFilter{Status: st, Level: lvl, Subject: c.Query("subject_id"), Overdue: c.Query("overdue") == "true", Limit: limit})
-		s.deps.Flow.WithProtocol(fs, c.Query("lang"))
-		return flagList{Flags: fs}, err
-	})
+	cl, _ := s.call(c)
+	fs, err := s.deps.Casework.Flags(c.Request.Context(), cl, casework.FlagQuery{Lang: c.Query("lang"), FlagFilter: casework.FlagFilter{
+		Status: c.Query("status"), Level: screening.Level(c.Query("level")), Subject: c.Query("subject_id"),
+		Overdue: c.Query("overdue") == "true", Limit: limit}})
+	s.answer(c, flagList{Flags: fs}, err)
 }
 
 func (s *Server) getFlag(c *gin.Context) {
-	s.work(c, "flag.read", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		fl, err := tx.Flag(c.Request.Context(), c.Param("id"))
-		if err != nil {
-			return nil, err
-		}
-		one := []casework.Flag{fl}
-		s.deps.Flow.WithProtocol(one, c.Query("lang"))
-		return one[0], nil
-	})
+	cl, _ := s.call(c)
+	f, err := s.deps.Casework.Flag(c.Request.Context(), cl, c.Param("id"), c.Query("lang"))
+	s.answer(c, f, err)
 }
 
 func (s *Server) acknowledgeFlag(c *gin.Context) {
-	s.work(c, "flag.acknowledge", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		fl, err := tx.AcknowledgeFlag(c.Request.Context(), c.Param("id"))
-		one := []casework.Flag{fl}
-		s.deps.Flow.WithProtocol(one, c.Query("lang"))
-		return one[0], err
-	})
+	cl, _ := s.call(c)
+	f, err := s.deps.Casework.AcknowledgeFlag(c.Request.Context(), cl, c.Param("id"), c.Query("lang"))
+	s.answer(c, f, err)
 }
 
 type resolveRequest struct {
-	ID             string `path:"id"`
-	ResolutionCode string `json:"resolution_code" required:"true" enum:"safety_plan_made,referred_to_services,emergency_services,false_positive,no_action_needed,other"`
-	Note           string `json:"note" required:"true" maxLength:"4000"`
+	ID             string     `path:"id"`
+	ResolutionCode string     `json:"resolution_code" required:"true" enum:"safety_plan_made,referred_to_services,emergency_services,false_positive,no_action_needed,other"`
+	Interventions  []string   `json:"interventions,omitempty" items.enum:"individual_counselling,crisis_intervention,psychiatric_referral,family_contacted,group_counselling,other" description:"what was done for the person; required unless false_positive or no_action_needed"`
+	Note           string     `json:"note" required:"true" maxLength:"4000"`
+	FollowUpDue    *time.Time `json:"follow_up_due,omitempty" description:"when to screen again; by default after the policy's interval for the flag's level"`
 }
 
 func (s *Server) resolveFlag(c *gin.Context) {
@@ -84,20 +64,10 @@ func (s *Server) resolveFlag(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	inv := &problem.Invalid{}
-	if !casework.ValidResolution(req.ResolutionCode) {
-		inv.Add("resolution_code", "must be one of "+strings.Join(casework.ResolutionCodes, ", "))
-	}
-	if !casework.ValidNote(req.Note) {
-		inv.Add("note", fmt.Sprintf("required, at most %d characters", casework.MaxNoteRunes))
-	}
-	if err := inv.Err(); err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.work(c, "flag.resolve", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		return tx.ResolveFlag(c.Request.Context(), c.Param("id"), req.ResolutionCode, req.Note)
-	})
+	cl, _ := s.call(c)
+	f, err := s.deps.Casework.ResolveFlag(c.Request.Context(), cl, c.Param("id"), casework.ResolveInput{ResolutionCode: req.ResolutionCode,
+		Interventions: req.Interventions, Note: req.Note, FollowUpDue: req.FollowUpDue})
+	s.answer(c, f, err)
 }
 
 type overrideRequest struct {
@@ -113,29 +83,13 @@ func (s *Server) createOverride(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	inv := &problem.Invalid{}
-	if !casework.Tier(req.Tier).Valid() {
-		inv.Add("tier", "must be lenient, ordinary or strict")
-	}
-	if !casework.ValidOverrideReason(req.ReasonCode) {
-		inv.Add("reason_code", "must be one of "+strings.Join(casework.OverrideReasons, ", "))
-	}
-	if !casework.ValidNote(req.Note) {
-		inv.Add("note", fmt.Sprintf("required, at most %d characters", casework.MaxNoteRunes))
-	}
-	if err := inv.Err(); err != nil {
-		s.fail(c, err)
+	cl, ok := s.call(c)
+	if !ok {
 		return
 	}
-	var out casework.Override
-	s.work(c, "override.request", http.StatusCreated, true, func(tx *postgres.Tx) (any, error) {
-		var err error
-		out, err = tx.AddOverride(c.Request.Context(), c.Param("id"), casework.Tier(req.Tier), req.ReasonCode, req.Note)
-		return out, err
-	})
-	if c.Writer.Status() == http.StatusCreated && c.Writer.Header().Get("Idempotent-Replayed") == "" {
-		s.metrics.overrides.WithLabelValues(out.Direction, "requested").Inc()
-	}
+	out, o, err := s.deps.Casework.RequestOverride(c.Request.Context(), cl, c.Param("id"),
+		casework.OverrideInput{Tier: casework.Tier(req.Tier), ReasonCode: req.ReasonCode, Note: req.Note})
+	s.reply(c, http.StatusCreated, out, o, err)
 }
 
 type decisionRequest struct {
@@ -144,10 +98,6 @@ type decisionRequest struct {
 }
 
 func (s *Server) decideOverride(approve bool) gin.HandlerFunc {
-	action := "override.reject"
-	if approve {
-		action = "override.approve"
-	}
 	return func(c *gin.Context) {
 		var req decisionRequest
 		if body, _ := readBody(c); len(body) > 0 {
@@ -156,19 +106,9 @@ func (s *Server) decideOverride(approve bool) gin.HandlerFunc {
 				return
 			}
 		}
-		if len([]rune(req.Note)) > casework.MaxNoteRunes {
-			s.fail(c, fieldError("note", fmt.Sprintf("at most %d characters", casework.MaxNoteRunes)))
-			return
-		}
-		var out casework.Override
-		s.work(c, action, http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-			var err error
-			out, err = tx.DecideOverride(c.Request.Context(), c.Param("id"), approve, req.Note)
-			return out, err
-		})
-		if c.Writer.Status() == http.StatusOK {
-			s.metrics.overrides.WithLabelValues(out.Direction, out.Status).Inc()
-		}
+		cl, _ := s.call(c)
+		out, err := s.deps.Casework.DecideOverride(c.Request.Context(), cl, c.Param("id"), approve, req.Note)
+		s.answer(c, out, err)
 	}
 }
 
@@ -177,21 +117,15 @@ type overrideList struct {
 }
 
 func (s *Server) listOverrides(c *gin.Context) {
-	st := c.Query("status")
-	if st != "" && st != "pending" && st != "approved" && st != "rejected" {
-		s.fail(c, fieldError("status", "must be pending, approved or rejected"))
-		return
-	}
-	s.work(c, "override.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		os, err := tx.Overrides(c.Request.Context(), st, 200)
-		return overrideList{Overrides: os}, err
-	})
+	cl, _ := s.call(c)
+	os, err := s.deps.Casework.Overrides(c.Request.Context(), cl, c.Query("status"))
+	s.answer(c, overrideList{Overrides: os}, err)
 }
 
 type analyticsResponse struct {
 	By     string                  `json:"by"`
 	Since  time.Time               `json:"since"`
-	Groups []postgres.OverrideStat `json:"groups"`
+	Groups []casework.OverrideStat `json:"groups"`
 }
 
 type analyticsQuery struct {
@@ -200,25 +134,19 @@ type analyticsQuery struct {
 }
 
 func (s *Server) overrideAnalytics(c *gin.Context) {
-	by := c.DefaultQuery("by", "counselor")
-	if by != "counselor" && by != "unit" && by != "reason" {
-		s.fail(c, fieldError("by", "must be counselor, unit or reason"))
-		return
-	}
 	days, err := queryInt(c, "days", 90, 1, 3650)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	since := time.Now().UTC().AddDate(0, 0, -days)
-	s.work(c, "override.analytics", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		g, err := tx.OverrideAnalytics(c.Request.Context(), by, since)
-		return analyticsResponse{By: by, Since: since, Groups: g}, err
-	})
+	cl, _ := s.call(c)
+	by := c.DefaultQuery("by", "counselor")
+	g, since, err := s.deps.Casework.OverrideAnalytics(c.Request.Context(), cl, by, days)
+	s.answer(c, analyticsResponse{By: by, Since: since, Groups: g}, err)
 }
 
 type dueList struct {
-	Due []postgres.Due `json:"due"`
+	Due []casework.Due `json:"due"`
 }
 
 type dueQuery struct {
@@ -232,11 +160,9 @@ func (s *Server) reassessments(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	overdue := c.DefaultQuery("overdue", "true") == "true"
-	s.work(c, "schedule.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		d, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, overdue, nil, limit)
-		return dueList{Due: d}, err
-	})
+	cl, _ := s.call(c)
+	d, err := s.deps.Casework.Due(c.Request.Context(), cl, casework.DueQuery{OverdueOnly: c.DefaultQuery("overdue", "true") == "true", Limit: limit})
+	s.answer(c, dueList{Due: d}, err)
 }
 
 func (s *Server) subjectSchedule(c *gin.Context) {
@@ -244,39 +170,53 @@ func (s *Server) subjectSchedule(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.work(c, "schedule.read", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		subj, err := tx.Subject(c.Request.Context(), id)
-		if err != nil {
-			return nil, err
-		}
-		d, err := tx.Schedule(c.Request.Context(), s.deps.Workflow.Schedule, false, []string{subj.ID}, 100)
-		return dueList{Due: d}, err
-	})
+	cl, _ := s.call(c)
+	d, err := s.deps.Casework.SubjectSchedule(c.Request.Context(), cl, id)
+	s.answer(c, dueList{Due: d}, err)
 }
 
 type dashboardQuery struct {
-	Days int `query:"days" minimum:"1" maximum:"3650" description:"new-entrant window for coverage (default 90)"`
+	Days int       `query:"days" minimum:"1" maximum:"3650" description:"new-entrant window for coverage (default 90)"`
+	From time.Time `query:"from" description:"start of the reporting period (default: 30 days before to)"`
+	To   time.Time `query:"to" description:"end of the reporting period (default: now)"`
 }
 
 func (s *Server) dashboard(c *gin.Context) {
 	days, err := queryInt(c, "days", 90, 1, 3650)
+	inv := &problem.Invalid{}
 	if err != nil {
+		inv.Errors = append(inv.Errors, err.(*problem.Invalid).Errors...)
+	}
+	q := casework.DashboardQuery{WindowDays: days}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if v := c.Query(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				inv.Add(p.name, "must be an RFC 3339 time")
+			}
+			*p.dst = t
+		}
+	}
+	if err := inv.Err(); err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.work(c, "dashboard.read", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		return tx.Dashboard(c.Request.Context(), s.deps.Workflow.Schedule, days)
-	})
+	cl, _ := s.call(c)
+	d, err := s.deps.Casework.Dashboard(c.Request.Context(), cl, q)
+	s.answer(c, d.Dashboard, err)
 }
 
 type unitRequest struct {
 	Code   string `path:"code"`
 	Name   string `json:"name" required:"true"`
-	Agency string `json:"agency,omitempty" description:"the agency whose case system sees this unit (default: default)"`
+	Agency string `json:"agency,omitempty" description:"the agency whose case system sees this unit; omitted: kept (default for a new unit); a change is audited"`
 }
 
 type unitList struct {
-	Units []postgres.Unit `json:"units"`
+	Units []casework.Unit `json:"units"`
 }
 
 func (s *Server) putUnit(c *gin.Context) {
@@ -285,34 +225,19 @@ func (s *Server) putUnit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	code := c.Param("code")
-	inv := &problem.Invalid{}
-	if !casework.IDPattern.MatchString(code) {
-		inv.Add("code", "must be 1-64 letters, digits, '.', '_' or '-'")
+	cl, _ := s.call(c)
+	u, created, err := s.deps.Casework.PutUnit(c.Request.Context(), cl, casework.UnitInput{Code: c.Param("code"), Name: req.Name, Agency: req.Agency})
+	st := http.StatusOK
+	if created {
+		st = http.StatusCreated
 	}
-	if n := len([]rune(strings.TrimSpace(req.Name))); n == 0 || n > 200 {
-		inv.Add("name", "required, at most 200 characters")
-	}
-	if req.Agency == "" {
-		req.Agency = "default"
-	}
-	if !casework.IDPattern.MatchString(req.Agency) {
-		inv.Add("agency", "must be 1-64 letters, digits, '.', '_' or '-'")
-	}
-	if err := inv.Err(); err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.work(c, "unit.put", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		return postgres.Unit{Code: code, Name: req.Name, Agency: req.Agency}, tx.PutUnit(c.Request.Context(), code, req.Name, req.Agency)
-	})
+	s.reply(c, st, u, casework.Outcome{}, err)
 }
 
 func (s *Server) listUnits(c *gin.Context) {
-	s.work(c, "unit.list", http.StatusOK, false, func(tx *postgres.Tx) (any, error) {
-		us, err := tx.Units(c.Request.Context())
-		return unitList{Units: us}, err
-	})
+	cl, _ := s.call(c)
+	us, err := s.deps.Casework.Units(c.Request.Context(), cl)
+	s.answer(c, unitList{Units: us}, err)
 }
 
 type auditEvent struct {
@@ -346,7 +271,7 @@ type auditQuery struct {
 // listAudit serves the audit trail to auditors; the read itself is audited.
 func (s *Server) listAudit(c *gin.Context) {
 	inv := &problem.Invalid{}
-	var f postgres.AuditFilter
+	var f audit.Filter
 	f.Subject, f.Actor = c.Query("subject_id"), c.Query("actor")
 	for _, q := range []struct {
 		name string
@@ -376,14 +301,9 @@ func (s *Server) listAudit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	evs, err := s.deps.Audit.List(c.Request.Context(), f)
+	cl, _ := s.call(c)
+	evs, err := s.deps.Casework.Audit(c.Request.Context(), cl, f)
 	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	p, _ := principal(c)
-	if err := s.deps.Audit.Record(c.Request.Context(), audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: "audit.read",
-		ResourceType: "audit", Subject: f.Subject, Outcome: audit.Success, RequestID: requestID(c)}); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -401,7 +321,7 @@ func (s *Server) listAudit(c *gin.Context) {
 }
 
 type notificationList struct {
-	Deliveries []postgres.OutboxEntry `json:"deliveries"`
+	Deliveries []casework.OutboxEntry `json:"deliveries"`
 }
 
 func (s *Server) listNotifications(c *gin.Context) {
@@ -410,7 +330,7 @@ func (s *Server) listNotifications(c *gin.Context) {
 		s.fail(c, fieldError("status", "must be pending, delivered or failed"))
 		return
 	}
-	out, err := s.deps.Cases.Outbox(c.Request.Context(), st, 200)
+	out, err := s.deps.Casework.Notifications(c.Request.Context(), st, 200)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -20,12 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/caseprom"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
 	"github.com/sunpath/sunpath/internal/riskmodel"
-	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
 
@@ -34,6 +34,7 @@ type env struct {
 	dbURL   string
 	clock   *clock
 	cases   *postgres.Cases
+	svc     *casework.Service
 	audit   *postgres.AuditStore
 	t       *testing.T
 	srv     *Server
@@ -99,6 +100,15 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pol := casework.DefaultPolicy()
+	pol.IdempotencyTTL, pol.SessionTTL, pol.KioskTTL = time.Hour, time.Hour, time.Hour
+	pol.ReliableChange = map[string]int{"phq9": 5}
+	pol.CrisisProtocol = map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"}
+	e.svc, err = casework.New(casework.Deps{Store: e.cases, Audit: e.audit, Catalog: testfix.Catalog(t), Models: testfix.Models(t),
+		DefaultModel: "nij-review", Policy: pol, Metrics: caseprom.New(reg, rm), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(cfg, Deps{
 		Log:          slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Registry:     reg,
@@ -108,16 +118,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 		Models:       testfix.Models(t),
 		DefaultModel: "nij-review",
 		RiskMetrics:  rm,
-		Cases:        e.cases,
-		Audit:        e.audit,
-		Workflow: Workflow{
-			Schedule:       casework.DefaultSchedule,
-			IdempotencyTTL: time.Hour, SessionTTL: time.Hour, KioskTTL: time.Hour,
-			ReliableChange: map[string]int{"phq9": 5},
-		},
-		Flow: screenflow.New(testfix.Catalog(t),
-			[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
-			map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"}, reg),
+		Casework:     e.svc,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -137,7 +138,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
 		resp := e.do(http.MethodPut, "/v1/units/"+code, e.keys[auth.RoleAdmin], map[string]string{"name": code + " district", "agency": agency})
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("PUT unit %s = %d", code, resp.StatusCode)
 		}
 	}

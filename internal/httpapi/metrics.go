@@ -8,9 +8,8 @@ import (
 )
 
 type httpMetrics struct {
-	duration  *prometheus.HistogramVec
-	inFlight  prometheus.Gauge
-	overrides *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
 }
 
 func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
@@ -30,9 +29,5 @@ func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
 			Name: "sunpath_http_requests_in_flight",
 			Help: "HTTP requests being answered now.",
 		}),
-		overrides: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sunpath_overrides_total",
-			Help: "Override requests and decisions, by direction and status.",
-		}, []string{"direction", "status"}),
 	}
 }

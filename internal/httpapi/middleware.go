@@ -144,8 +144,8 @@ func (s *Server) authenticate(c *gin.Context) {
 			return
 		}
 		token = strings.TrimSpace(token)
-		if strings.HasPrefix(token, auth.KioskPrefix) && s.deps.Cases != nil {
-			p, err = s.deps.Cases.KioskPrincipal(ctx, token)
+		if strings.HasPrefix(token, auth.KioskPrefix) && s.deps.Casework != nil {
+			p, err = s.deps.Casework.KioskPrincipal(ctx, token)
 		} else {
 			p, err = s.deps.Auth.APIKey(ctx, token)
 		}

@@ -48,7 +48,7 @@ func TestAccessMatrix(t *testing.T) {
 	e.call(carol, "", http.MethodPost, "/v1/subjects/M-1/recommendations", map[string]string{}, &rec)
 	var ov casework.Override
 	e.call(carol, "", http.MethodPost, "/v1/recommendations/"+rec.ID+"/overrides", map[string]string{"tier": "lenient", "reason_code": "other", "note": "n"}, &ov)
-	var sess sessionCreated
+	var sess casework.OpenedSession
 	e.call(carol, "", http.MethodPost, "/v1/subjects/M-1/sessions", map[string]any{"instruments": []string{"phq9"}, "language": "en", "kiosk": true}, &sess)
 	if a.ID == "" || rec.ID == "" || ov.ID == "" || sess.ID == "" || len(a.Flags) == 0 {
 		t.Fatal("set-up failed")
@@ -64,6 +64,8 @@ func TestAccessMatrix(t *testing.T) {
 			return rec.ID
 		case strings.HasPrefix(path, "/v1/overrides/"):
 			return ov.ID
+		case strings.HasPrefix(path, "/v1/assessments/"):
+			return a.ID
 		}
 		return "phq9"
 	}
@@ -79,7 +81,7 @@ func TestAccessMatrix(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE sessions SET last_seen_at = now() - interval '31 minutes' WHERE user_id = (SELECT id FROM users WHERE username = 'sue')`); err != nil {
 		t.Fatal(err)
 	}
-	otherKiosk := sessionCreated{}
+	otherKiosk := casework.OpenedSession{}
 	e.putSubject("M-2", "east", "dave", nil)
 	e.call(e.login("dave"), "", http.MethodPost, "/v1/subjects/M-2/sessions", map[string]any{"instruments": []string{"phq9"}, "language": "en", "kiosk": true}, &otherKiosk)
 	callers := []caller{
@@ -235,7 +237,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	record(e.call(sam, "", http.MethodPost, "/v1/overrides/"+ov.ID+"/approve", map[string]string{"note": canary}, &p), p)
 	e.call(sue, "", http.MethodPost, "/v1/overrides/"+ov.ID+"/reject", map[string]string{"note": canary}, nil)
 	record(e.call(nil, "", http.MethodPost, "/v1/auth/login", map[string]string{"username": "carol", "password": canary}, &p), p)
-	var sc sessionCreated
+	var sc casework.OpenedSession
 	e.call(carol, "", http.MethodPost, "/v1/subjects/C-1/sessions", map[string]any{"instruments": []string{"phq9"}, "language": "en"}, &sc)
 	record(e.call(carol, "", http.MethodPut, "/v1/sessions/"+sc.ID+"/answers", map[string]any{"instrument": "phq9", "answers": map[string]any{"phq9_1": canary}}, &p), p)
 	// Read everything back (the data itself may hold the canary: that is

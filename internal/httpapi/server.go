@@ -20,10 +20,8 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
-	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/ratelimit"
 	"github.com/sunpath/sunpath/internal/riskmodel"
-	"github.com/sunpath/sunpath/internal/screenflow"
 )
 
 // Config is the HTTP server's configuration.
@@ -75,22 +73,11 @@ type Deps struct {
 	Models       map[string]*riskmodel.Model
 	DefaultModel string
 	RiskMetrics  *riskmodel.Metrics
-	Cases        *postgres.Cases
-	Audit        *postgres.AuditStore
-	Workflow     Workflow
-	Flow         *screenflow.Service
+	// Casework owns every use case of the case work (and the audit log).
+	Casework *casework.Service
 	// UI serves every GET/POST outside /v1, /healthz, /readyz, /metrics and
 	// /openapi.json: the server-rendered web pages. It sets its own headers.
 	UI http.Handler
-}
-
-// Workflow is the configurable policy of the case workflow.
-type Workflow struct {
-	Schedule       casework.Schedule
-	IdempotencyTTL time.Duration
-	SessionTTL     time.Duration  // how long a screening session stays open
-	KioskTTL       time.Duration  // how long a kiosk link works
-	ReliableChange map[string]int // instrument → points of reliable change
 }
 
 // Server serves Sunpath's HTTP API.
@@ -110,8 +97,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Log == nil || d.Registry == nil || d.Auth == nil {
 		return nil, errors.New("httpapi: Log, Registry and Auth are required")
 	}
-	if d.Cases == nil || d.Audit == nil || d.Flow == nil || d.Catalog == nil || d.Models == nil {
-		return nil, errors.New("httpapi: Cases, Audit, Flow, Catalog and Models are required")
+	if d.Casework == nil || d.Catalog == nil || d.Models == nil {
+		return nil, errors.New("httpapi: Casework, Catalog and Models are required")
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: d.Log, deps: d,

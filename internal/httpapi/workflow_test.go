@@ -155,18 +155,28 @@ func TestWorkflowEndToEnd(t *testing.T) {
 
 	// Flag lifecycle: resolve needs acknowledgement first, then code and note.
 	fid := asq.Flags[0].ID
-	if code := e.call(supervisor, "", http.MethodPost, "/v1/flags/"+fid+"/resolve", map[string]string{"resolution_code": "safety_plan_made", "note": "plan"}, nil); code != http.StatusConflict {
+	if code := e.call(supervisor, "", http.MethodPost, "/v1/flags/"+fid+"/resolve", map[string]any{"resolution_code": "safety_plan_made", "interventions": []string{"crisis_intervention"}, "note": "plan"}, nil); code != http.StatusConflict {
 		t.Errorf("resolve an open flag = %d, want 409", code)
 	}
 	var fl casework.Flag
 	if code := e.call(counselor, "", http.MethodPost, "/v1/flags/"+fid+"/acknowledge", nil, &fl); code != http.StatusOK || fl.Status != "acknowledged" || fl.AcknowledgedBy != "user:carol" {
 		t.Fatalf("acknowledge = %d %+v", code, fl)
 	}
-	if code := e.call(counselor, "", http.MethodPost, "/v1/flags/"+fid+"/resolve", map[string]string{"resolution_code": "safety_plan_made"}, &p); code != http.StatusUnprocessableEntity || !p.names("note") {
+	if code := e.call(counselor, "", http.MethodPost, "/v1/flags/"+fid+"/resolve", map[string]string{"resolution_code": "safety_plan_made"}, &p); code != http.StatusUnprocessableEntity || !p.names("note") || !p.names("interventions") {
 		t.Errorf("resolve without note = %d %+v", code, p)
 	}
-	if code := e.call(counselor, "", http.MethodPost, "/v1/flags/"+fid+"/resolve", map[string]string{"resolution_code": "safety_plan_made", "note": "安全计划已制定"}, &fl); code != http.StatusOK || fl.Status != "resolved" || fl.ResolutionNote != "安全计划已制定" {
+	if code := e.call(counselor, "", http.MethodPost, "/v1/flags/"+fid+"/resolve", map[string]any{"resolution_code": "safety_plan_made", "interventions": []string{"crisis_intervention", "family_contacted"}, "note": "安全计划已制定"}, &fl); code != http.StatusOK || fl.Status != "resolved" || fl.ResolutionNote != "安全计划已制定" || fl.FollowUpDue == nil || len(fl.Interventions) != 2 {
 		t.Fatalf("resolve = %d %+v", code, fl)
+	}
+	// The follow-up screening the resolution set is on the person's schedule.
+	var sched dueList
+	e.call(counselor, "", http.MethodGet, "/v1/subjects/P-100/schedule", nil, &sched)
+	followUp := false
+	for _, d := range sched.Due {
+		followUp = followUp || d.Reason == casework.DueFollowUp && d.FlagID == fid && d.Instrument == "asq" && d.Due.Equal(*fl.FollowUpDue)
+	}
+	if !followUp {
+		t.Errorf("schedule after resolving %s has no follow-up: %+v", fid, sched.Due)
 	}
 
 	// Reads of the person's assessments are listed, with answers only on request.
@@ -204,8 +214,8 @@ func TestWorkflowEndToEnd(t *testing.T) {
 	}
 	subj = casework.Subject{}
 	e.call(counselor, "", http.MethodGet, "/v1/subjects/P-100", nil, &subj)
-	if subj.Tier == nil || *subj.Tier != rec.Tier {
-		t.Errorf("tier before approval = %v, want %s", subj.Tier, rec.Tier)
+	if subj.Tier != nil {
+		t.Errorf("tier before approval = %v, want none: a recommendation is advice, never a level", *subj.Tier)
 	}
 	if code := e.call(supervisor, "", http.MethodPost, "/v1/overrides/"+ov.ID+"/approve", nil, nil); code != http.StatusForbidden {
 		t.Errorf("self-approval = %d, want 403", code)
@@ -220,18 +230,27 @@ func TestWorkflowEndToEnd(t *testing.T) {
 	if subj.Tier == nil || *subj.Tier != want || subj.TierSource != "override" {
 		t.Errorf("tier after approval = %v (%s), want %s", subj.Tier, subj.TierSource, want)
 	}
+	// A later recommendation does not undo the approved override.
+	var rec2 casework.Recommendation
+	if code := e.call(nil, cms, http.MethodPost, "/v1/subjects/P-100/recommendations", map[string]string{"model": "nij-review"}, &rec2); code != http.StatusCreated || rec2.Review != (rec2.Tier != want) {
+		t.Fatalf("second recommendation = %d %+v", code, rec2)
+	}
+	e.call(counselor, "", http.MethodGet, "/v1/subjects/P-100", nil, &subj)
+	if subj.Tier == nil || *subj.Tier != want || subj.TierSource != "override" {
+		t.Errorf("tier after a later recommendation = %v (%s), want the approved %s", subj.Tier, subj.TierSource, want)
+	}
 	var an analyticsResponse
 	if code := e.call(supervisor, "", http.MethodGet, "/v1/analytics/overrides?by=reason", nil, &an); code != http.StatusOK || len(an.Groups) != 1 || an.Groups[0].Approved != 1 {
 		t.Errorf("analytics = %d %+v", code, an)
 	}
 
 	// Dashboard and trends.
-	var dash postgres.Dashboard
+	var dash casework.Dashboard
 	if code := e.call(supervisor, "", http.MethodGet, "/v1/dashboard", nil, &dash); code != http.StatusOK || dash.Subjects != 2 || dash.NewEntrants != 2 || dash.NewEntrantsScreened != 1 {
 		t.Errorf("dashboard = %d %+v", code, dash)
 	}
 	e.call(counselor, "", http.MethodPost, "/v1/subjects/P-100/assessments", phq9(3, 3, 3, 3, 3, 3, 3, 3, 0), nil)
-	var tr trendResponse
+	var tr casework.Trend
 	if code := e.call(counselor, "", http.MethodGet, "/v1/subjects/P-100/trends/phq9", nil, &tr); code != http.StatusOK || len(tr.Points) != 2 || tr.Points[1].ReliableChange != "deteriorated" {
 		t.Errorf("trend = %d %+v", code, tr)
 	}
@@ -589,7 +608,7 @@ func TestKioskSession(t *testing.T) {
 	e := newEnv(t)
 	e.putSubject("K-1", "west", "carol", nil)
 	counselor := e.login("carol")
-	var sc sessionCreated
+	var sc casework.OpenedSession
 	if code := e.call(counselor, "", http.MethodPost, "/v1/subjects/K-1/sessions", map[string]any{"instruments": []string{"phq9", "asq"}, "language": "zh-CN", "kiosk": true}, &sc); code != http.StatusCreated || sc.KioskToken == "" {
 		t.Fatalf("create session = %d %+v", code, sc)
 	}
@@ -612,7 +631,7 @@ func TestKioskSession(t *testing.T) {
 		t.Errorf("invalid autosave = %d %+v", code, p)
 	}
 	// The tablet is closed and reopened: the saved answers come back.
-	var kv kioskView
+	var kv casework.SessionView
 	if code := e.call(nil, tok, http.MethodGet, "/v1/kiosk/session", nil, &kv); code != http.StatusOK || len(kv.Answers["phq9"]) != 5 || len(kv.Items["phq9"]) != 10 {
 		t.Fatalf("resume = %d answers %v items %d", code, kv.Answers, len(kv.Items["phq9"]))
 	}
@@ -622,7 +641,7 @@ func TestKioskSession(t *testing.T) {
 	rest := map[string]any{"phq9_6": 0, "phq9_7": 0, "phq9_8": 0, "phq9_9": 1}
 	e.call(nil, tok, http.MethodPut, "/v1/kiosk/session/answers", map[string]any{"instrument": "phq9", "answers": rest}, nil)
 	e.call(nil, tok, http.MethodPut, "/v1/kiosk/session/answers", map[string]any{"instrument": "asq", "answers": map[string]any{"asq_1": "no", "asq_2": "no", "asq_3": "no", "asq_4": "no"}}, nil)
-	var sr submitResponse
+	var sr casework.Submitted
 	if code := e.call(nil, tok, http.MethodPost, "/v1/kiosk/session/submit", nil, &sr); code != http.StatusCreated || sr.Status != "submitted" || len(sr.Assessments) != 0 {
 		t.Fatalf("submit = %d %+v (a kiosk must not see results)", code, sr)
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
 )
 
@@ -27,62 +25,45 @@ const (
 
 var idempotencyKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 
-// work runs fn as one audited unit of work in a single transaction and
-// answers with what it returns, serialized as JSON with status. With
-// idempotent set and an Idempotency-Key header, the first response is stored
-// in the same transaction and replayed for the same key and body.
-func (s *Server) work(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
-	s.unitOfWork(c, s.deps.Cases.Write, false, action, status, idempotent, fn)
-}
-
-// workGrouped is work for units that only read before they write, queue
-// their writes, and need only the route subject's identity and scope
-// (tx.SubjectRef), as assessment submissions do: concurrent ones share one
-// transaction and one commit (postgres.Cases.WriteGrouped).
-func (s *Server) workGrouped(c *gin.Context, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
-	s.unitOfWork(c, s.deps.Cases.WriteGrouped, true, action, status, idempotent, fn)
-}
-
-type writeFunc func(context.Context, postgres.Op, func(*postgres.Tx) (postgres.Reply, error)) (postgres.Reply, bool, error)
-
-func (s *Server) unitOfWork(c *gin.Context, write writeFunc, subjectRef bool, action string, status int, idempotent bool, fn func(tx *postgres.Tx) (any, error)) {
+// call is the use-case call of a request: who asks, the request id and,
+// with an Idempotency-Key, the key and the request's hash (method, path and
+// body). ok is false when the key is malformed (answered already).
+func (s *Server) call(c *gin.Context) (casework.Call, bool) {
 	p, _ := principal(c)
-	op := postgres.Op{Principal: p, Audit: audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: action, RequestID: requestID(c)},
-		Subject: c.Param("subject_id"), SubjectRef: subjectRef}
-	if key := c.GetHeader("Idempotency-Key"); key != "" && idempotent {
+	cl := casework.Call{Principal: p, RequestID: requestID(c)}
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
 		if !idempotencyKeyRE.MatchString(key) {
 			s.fail(c, fieldError("Idempotency-Key", "must be 1-255 visible ASCII characters"))
-			return
+			return cl, false
 		}
 		h := sha256.New()
 		h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n"))
 		if b, ok := c.Get(ctxRawBody); ok {
 			h.Write(b.([]byte))
 		}
-		op.Idem = &postgres.Idem{Client: p.Actor(), Key: key, Hash: h.Sum(nil), TTL: s.deps.Workflow.IdempotencyTTL}
+		cl.IdempotencyKey, cl.RequestHash = key, h.Sum(nil)
 	}
-	rep, replayed, err := write(c.Request.Context(), op, func(tx *postgres.Tx) (postgres.Reply, error) {
-		v, err := fn(tx)
-		if err != nil {
-			return postgres.Reply{}, err
-		}
-		st := status
-		if ws, ok := v.(withStatus); ok {
-			st, v = ws.Code, ws.V
-		}
-		b, err := json.Marshal(v)
-		return postgres.Reply{Status: st, Body: b}, err
-	})
+	return cl, true
+}
+
+// reply answers a use case's result: err as a problem, else v as JSON with
+// status. The use case wrote its own audit event.
+func (s *Server) reply(c *gin.Context, status int, v any, out casework.Outcome, err error) {
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.Set(ctxAudited, true)
-	if replayed {
+	if out.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Data(rep.Status, "application/json; charset=utf-8", rep.Body)
+	c.JSON(status, v)
+}
+
+// answer is reply for reads and updates (no replay).
+func (s *Server) answer(c *gin.Context, v any, err error) {
+	s.reply(c, http.StatusOK, v, casework.Outcome{}, err)
 }
 
 // auditTrail writes one audit event for every request that did not write its
@@ -128,7 +109,7 @@ func (s *Server) auditTrail(c *gin.Context) {
 	if b, _ := json.Marshal(map[string]any{"status": code}); b != nil {
 		ev.Detail = string(b)
 	}
-	if err := s.deps.Audit.Record(c.Request.Context(), ev); err != nil {
+	if err := s.deps.Casework.Record(c.Request.Context(), ev); err != nil {
 		s.log.Error("audit event not written", "request_id", requestID(c), "action", ev.Action, "err", err)
 	}
 }
@@ -188,13 +169,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// withStatus lets a unit of work choose its status (e.g. 201 or 200 for a
-// create-or-update).
-type withStatus struct {
-	Code int
-	V    any
 }
 
 func asInvalid(err error, inv **problem.Invalid) bool { return errors.As(err, inv) }

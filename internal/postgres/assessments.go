@@ -5,134 +5,77 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/screening"
 )
 
-// FlagSpec is a flag an instrument rule or a cross-instrument rule raised.
-type FlagSpec struct {
-	Code, Level, Item string
-}
-
 // NewAssessment is a scored administration to store.
-type NewAssessment struct {
-	Instrument, Version, ContentHash, EngineVersion, Language string
-	Answers                                                   []byte // JSON, sealed at rest
-	Result                                                    []byte // JSON of the scored result
-	Total                                                     *int
-	Severity                                                  string
-	Flags                                                     []FlagSpec
-	AdministeredBy                                            string
-	StartedAt                                                 *time.Time
-	CompletedAt                                               time.Time
-	SessionID                                                 *uuid.UUID
-}
+type NewAssessment = casework.NewAssessment
 
-// ConsecutiveRule raises a flag when the last Count results of an instrument
-// all have one of the given severities (e.g. two severe PHQ-9 in a row).
-type ConsecutiveRule struct {
-	Instrument string
-	Severities []string
-	Count      int
-	Code       string
-	Level      string
-}
-
-// AddAssessment stores a scored assessment of subj, the flags it raised and
-// those the cross-instrument rules raise, and queues their notifications.
-func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a NewAssessment, rules []ConsecutiveRule) (casework.Assessment, error) {
+// AddAssessment stores a scored assessment of subj and the flags given,
+// and queues their notifications. Every write is queued for the end of the
+// unit of work (group commit).
+func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a casework.NewAssessment) (casework.Assessment, error) {
 	id := uuid.New()
 	sid, err := uuid.Parse(subj.InternalID())
 	if err != nil {
 		return casework.Assessment{}, err
 	}
-	now := t.c.now().UTC()
-	// The rules read earlier results, so they run before this one is
-	// queued for insertion with the rest of the unit of work.
-	flags := append([]FlagSpec(nil), a.Flags...)
-	for _, r := range rules {
-		fired, err := t.consecutive(ctx, sid, r, a)
+	var session *uuid.UUID
+	if a.SessionID != "" {
+		u, err := uuid.Parse(a.SessionID)
 		if err != nil {
 			return casework.Assessment{}, err
 		}
-		if fired {
-			flags = append(flags, FlagSpec{Code: r.Code, Level: r.Level})
-		}
+		session = &u
 	}
+	now := t.c.now().UTC()
 	t.later(`INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language,
 		answers, result, total, severity, administered_by, started_at, completed_at, created_by, session_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		id, sid, a.Instrument, a.Version, a.ContentHash, a.EngineVersion, a.Language,
 		t.seal(a.Answers, "assessments", "answers", id.String()), a.Result, a.Total, nullString(a.Severity),
-		a.AdministeredBy, a.StartedAt, a.CompletedAt, t.p.Actor(), a.SessionID)
+		a.AdministeredBy, a.StartedAt, a.CompletedAt, t.p.Actor(), session)
 	t.Resource("assessment", id.String(), subj.ID)
 	out := casework.Assessment{
 		ID: id.String(), SubjectID: subj.ID, Instrument: a.Instrument, InstrumentVersion: a.Version,
 		ContentHash: a.ContentHash, EngineVersion: a.EngineVersion, Language: a.Language, Result: a.Result,
 		AdministeredBy: a.AdministeredBy, StartedAt: a.StartedAt, CompletedAt: a.CompletedAt, CreatedAt: now,
-		Flags: []casework.Flag{},
+		SessionID: a.SessionID, Flags: []casework.Flag{},
 	}
-	if a.SessionID != nil {
-		out.SessionID = a.SessionID.String()
-	}
-	for i, f := range flags {
-		source := "instrument"
-		if i >= len(a.Flags) {
-			source = "rule"
-		}
-		fl, err := t.raiseFlag(ctx, subj, sid, &id, source, f, now)
-		if err != nil {
+	codes := make([]string, 0, len(a.Flags))
+	for _, f := range a.Flags {
+		f.ID, f.AssessmentID = uuid.New().String(), id.String()
+		t.later(`INSERT INTO flags (id, subject_id, assessment_id, source, code, level, item, raised_at, deadline)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, f.ID, sid, id, f.Source, f.Code, string(f.Level), f.Item, f.RaisedAt, f.Deadline)
+		if err := t.notify(ctx, "flag.raised", f, ""); err != nil {
 			return casework.Assessment{}, err
 		}
-		out.Flags = append(out.Flags, fl)
-	}
-	codes := make([]string, 0, len(out.Flags))
-	for _, f := range out.Flags {
+		out.Flags = append(out.Flags, f)
 		codes = append(codes, f.Code)
 	}
 	t.Detail(map[string]any{"instrument": a.Instrument, "flags": codes})
 	return out, nil
 }
 
-// consecutive reports whether the new result a and the r.Count−1 results of
-// r.Instrument before it all have one of r.Severities, and no flag of the
-// rule is already unresolved for the subject. It asks the database only
-// when a itself qualifies.
-func (t *Tx) consecutive(ctx context.Context, sid uuid.UUID, r ConsecutiveRule, a NewAssessment) (bool, error) {
-	if a.Instrument != r.Instrument || !slices.Contains(r.Severities, a.Severity) {
-		return false, nil
+// RecentSeverities returns the severities of subj's last n results of
+// instrument, newest first, and whether a flag with code is unresolved.
+func (t *Tx) RecentSeverities(ctx context.Context, subj casework.Subject, instrument string, n int, code string) ([]string, bool, error) {
+	sid, err := uuid.Parse(subj.InternalID())
+	if err != nil {
+		return nil, false, err
 	}
-	if r.Count <= 1 {
-		return true, nil
-	}
-	var fired bool
-	err := t.tx.QueryRow(ctx, `SELECT count(*) = $3 AND coalesce(bool_and(severity = ANY($4)), false)
-		  AND NOT EXISTS (SELECT 1 FROM flags WHERE subject_id = $1 AND code = $5 AND status <> 'resolved')
-		FROM (SELECT severity FROM assessments WHERE subject_id = $1 AND instrument = $2
-		      ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier`,
-		sid, r.Instrument, r.Count-1, r.Severities, r.Code).Scan(&fired)
-	return fired, err
-}
-
-func (t *Tx) raiseFlag(ctx context.Context, subj casework.Subject, sid uuid.UUID, assessment *uuid.UUID, source string, f FlagSpec, now time.Time) (casework.Flag, error) {
-	id := uuid.New()
-	deadline := t.c.flags.Deadline(f.Level, now)
-	t.later(`INSERT INTO flags (id, subject_id, assessment_id, source, code, level, item, raised_at, deadline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, sid, assessment, source, f.Code, f.Level, f.Item, now, deadline)
-	fl := casework.Flag{ID: id.String(), SubjectID: subj.ID, Source: source, Code: f.Code, Level: f.Level, Item: f.Item,
-		Status: "open", RaisedAt: now, Deadline: deadline, Unit: subj.Unit, Counselor: subj.Counselor}
-	if assessment != nil {
-		fl.AssessmentID = assessment.String()
-	}
-	if err := t.notify(ctx, "flag.raised", fl, ""); err != nil {
-		return casework.Flag{}, err
-	}
-	return fl, nil
+	var sev []string
+	var unresolved bool
+	err = t.tx.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(coalesce(severity, '')) FROM (SELECT severity FROM assessments
+		  WHERE subject_id = $1 AND instrument = $2 ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier), '{}'),
+		EXISTS (SELECT 1 FROM flags WHERE subject_id = $1 AND code = $4 AND status <> 'resolved')`,
+		sid, instrument, n, code).Scan(&sev, &unresolved)
+	return sev, unresolved, err
 }
 
 // notify queues one outbox row per endpoint. Payloads carry identifiers and
@@ -164,7 +107,7 @@ func nullString(s string) *string {
 
 const flagCols = `f.id, s.external_id, f.assessment_id, f.source, f.code, f.level, f.item, f.status, f.raised_at, f.deadline,
 	f.acknowledged_by, f.acknowledged_at, f.resolved_by, f.resolved_at, f.resolution_code, f.resolution_note,
-	f.escalation_level, s.unit, s.counselor`
+	f.escalation_level, s.unit, s.counselor, f.interventions, f.follow_up_due`
 
 func (t *Tx) scanFlag(row pgx.Row) (casework.Flag, error) {
 	var f casework.Flag
@@ -172,8 +115,10 @@ func (t *Tx) scanFlag(row pgx.Row) (casework.Flag, error) {
 	var asmt *uuid.UUID
 	var ackBy, resBy, resCode *string
 	var note []byte
-	err := row.Scan(&id, &f.SubjectID, &asmt, &f.Source, &f.Code, &f.Level, &f.Item, &f.Status, &f.RaisedAt, &f.Deadline,
-		&ackBy, &f.AcknowledgedAt, &resBy, &f.ResolvedAt, &resCode, &note, &f.EscalationLevel, &f.Unit, &f.Counselor)
+	var level string
+	err := row.Scan(&id, &f.SubjectID, &asmt, &f.Source, &f.Code, &level, &f.Item, &f.Status, &f.RaisedAt, &f.Deadline,
+		&ackBy, &f.AcknowledgedAt, &resBy, &f.ResolvedAt, &resCode, &note, &f.EscalationLevel, &f.Unit, &f.Counselor, &f.Interventions, &f.FollowUpDue)
+	f.Level = screening.Level(level)
 	if err != nil {
 		return f, err
 	}
@@ -202,20 +147,21 @@ func deref(s *string) string {
 }
 
 // AssessmentFilter narrows a listing of a subject's assessments.
-type AssessmentFilter struct {
-	Instrument     string
-	IncludeAnswers bool
-	Limit          int
-}
+type AssessmentFilter = casework.AssessmentFilter
 
 // Assessments lists subj's assessments, newest first, with their flags.
-func (t *Tx) Assessments(ctx context.Context, subj casework.Subject, f AssessmentFilter) ([]casework.Assessment, error) {
-	sid, _ := uuid.Parse(subj.InternalID())
+func (t *Tx) Assessments(ctx context.Context, subj casework.Subject, f casework.AssessmentFilter) ([]casework.Assessment, error) {
 	t.Resource("assessments", subj.ID, subj.ID)
+	return t.assessments(ctx, subj, f, nil)
+}
+
+// assessments lists subj's assessments (only the one with id, when given).
+func (t *Tx) assessments(ctx context.Context, subj casework.Subject, f casework.AssessmentFilter, only *uuid.UUID) ([]casework.Assessment, error) {
+	sid, _ := uuid.Parse(subj.InternalID())
 	rows, err := t.tx.Query(ctx, `SELECT id, instrument, instrument_version, content_hash, engine_version, language, answers, result,
 		administered_by, started_at, completed_at, created_at, session_id
-		FROM assessments WHERE subject_id = $1 AND ($2 = '' OR instrument = $2)
-		ORDER BY completed_at DESC, created_at DESC LIMIT $3`, sid, f.Instrument, f.Limit)
+		FROM assessments WHERE subject_id = $1 AND ($2 = '' OR instrument = $2) AND ($4::uuid IS NULL OR id = $4)
+		ORDER BY completed_at DESC, created_at DESC LIMIT $3`, sid, f.Instrument, f.Limit, only)
 	if err != nil {
 		return nil, err
 	}
@@ -270,26 +216,19 @@ func (t *Tx) Assessments(ctx context.Context, subj casework.Subject, f Assessmen
 }
 
 // FlagFilter narrows a flag listing.
-type FlagFilter struct {
-	Status  string // open, acknowledged, resolved, or "" for unresolved
-	Level   string
-	Subject string
-	Overdue bool
-	Limit   int
-}
+type FlagFilter = casework.FlagFilter
 
 // Flags lists the flags the principal may see, most urgent first: level,
 // then deadline.
-func (t *Tx) Flags(ctx context.Context, f FlagFilter) ([]casework.Flag, error) {
+func (t *Tx) Flags(ctx context.Context, f casework.FlagFilter) ([]casework.Flag, error) {
 	role, name, scope := t.scopeArgs()
-	t.Resource("flags", f.Status, f.Subject)
 	rows, err := t.tx.Query(ctx, `SELECT `+flagCols+` FROM flags f JOIN subjects s ON s.id = f.subject_id
 		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
 		  AND (CASE WHEN $4 = '' THEN f.status <> 'resolved' ELSE f.status = $4 END)
 		  AND ($5 = '' OR f.level = $5) AND ($6 = '' OR s.external_id = $6)
 		  AND (NOT $7 OR (f.status = 'open' AND f.deadline < $9))
 		ORDER BY CASE f.level WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, f.deadline
-		LIMIT $8`, role, name, scope, f.Status, f.Level, f.Subject, f.Overdue, f.Limit, t.c.now())
+		LIMIT $8`, role, name, scope, f.Status, string(f.Level), f.Subject, f.Overdue, f.Limit, t.c.now())
 	if err != nil {
 		return nil, err
 	}
@@ -338,47 +277,53 @@ type scanPlus struct {
 
 func (s scanPlus) Scan(dest ...any) error { return s.row.Scan(append(dest, s.extra)...) }
 
-// Flag returns one flag the principal may see.
+// Flag returns one flag the principal may see, locked for update.
 func (t *Tx) Flag(ctx context.Context, id string) (casework.Flag, error) {
 	return t.flagForUpdate(ctx, id)
 }
 
-// AcknowledgeFlag marks an open flag acknowledged by the principal;
-// ErrConflict when it is not open.
-func (t *Tx) AcknowledgeFlag(ctx context.Context, id string) (casework.Flag, error) {
-	fl, err := t.flagForUpdate(ctx, id)
-	if err != nil {
-		return fl, err
+// UpdateFlag writes a flag's status, acknowledgement, resolution and
+// follow-up as the use case set them, and queues a notification of topic.
+func (t *Tx) UpdateFlag(ctx context.Context, f casework.Flag, topic string) error {
+	var note []byte
+	if f.ResolutionNote != "" {
+		note = t.seal([]byte(f.ResolutionNote), "flags", "resolution_note", f.ID)
 	}
-	if fl.Status != "open" {
-		return fl, fmt.Errorf("flag is %s, not open: %w", fl.Status, casework.ErrConflict)
+	if _, err := t.tx.Exec(ctx, `UPDATE flags SET status = $2, acknowledged_by = $3, acknowledged_at = $4, resolved_by = $5, resolved_at = $6,
+		resolution_code = $7, resolution_note = $8, interventions = $9, follow_up_due = $10 WHERE id = $1`,
+		f.ID, f.Status, nullString(f.AcknowledgedBy), f.AcknowledgedAt, nullString(f.ResolvedBy), f.ResolvedAt, nullString(f.ResolutionCode),
+		note, f.Interventions, f.FollowUpDue); err != nil {
+		return err
 	}
-	now := t.c.now().UTC()
-	if _, err := t.tx.Exec(ctx, `UPDATE flags SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3 WHERE id = $1`,
-		fl.ID, t.p.Actor(), now); err != nil {
-		return fl, err
-	}
-	fl.Status, fl.AcknowledgedBy, fl.AcknowledgedAt, fl.Overdue = "acknowledged", t.p.Actor(), &now, false
-	t.Detail(map[string]any{"level": fl.Level, "code": fl.Code, "late": now.After(fl.Deadline)})
-	return fl, t.notify(ctx, "flag.acknowledged", fl, "")
+	return t.notify(ctx, topic, f, "")
 }
 
-// ResolveFlag closes an acknowledged flag with a resolution code and note;
-// ErrConflict when it is not acknowledged.
-func (t *Tx) ResolveFlag(ctx context.Context, id, code, note string) (casework.Flag, error) {
-	fl, err := t.flagForUpdate(ctx, id)
+// Assessment returns one assessment the principal may see, with its flags
+// and, with withAnswers, its answers.
+func (t *Tx) Assessment(ctx context.Context, id string, withAnswers bool) (casework.Assessment, error) {
+	aid, err := uuid.Parse(id)
 	if err != nil {
-		return fl, err
+		return casework.Assessment{}, fmt.Errorf("assessment: %w", casework.ErrNotFound)
 	}
-	if fl.Status != "acknowledged" {
-		return fl, fmt.Errorf("flag is %s; only an acknowledged flag can be resolved: %w", fl.Status, casework.ErrConflict)
+	var ext string
+	err = t.tx.QueryRow(ctx, `SELECT s.external_id FROM assessments a JOIN subjects s ON s.id = a.subject_id WHERE a.id = $1`, aid).Scan(&ext)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return casework.Assessment{}, fmt.Errorf("assessment: %w", casework.ErrNotFound)
 	}
-	now := t.c.now().UTC()
-	if _, err := t.tx.Exec(ctx, `UPDATE flags SET status = 'resolved', resolved_by = $2, resolved_at = $3, resolution_code = $4,
-		resolution_note = $5 WHERE id = $1`, fl.ID, t.p.Actor(), now, code, t.seal([]byte(note), "flags", "resolution_note", fl.ID)); err != nil {
-		return fl, err
+	if err != nil {
+		return casework.Assessment{}, err
 	}
-	fl.Status, fl.ResolvedBy, fl.ResolvedAt, fl.ResolutionCode, fl.ResolutionNote = "resolved", t.p.Actor(), &now, code, note
-	t.Detail(map[string]any{"level": fl.Level, "code": fl.Code, "resolution": code})
-	return fl, nil
+	subj, err := t.SubjectRef(ctx, ext)
+	if err != nil {
+		return casework.Assessment{}, err
+	}
+	as, err := t.assessments(ctx, subj, casework.AssessmentFilter{IncludeAnswers: withAnswers, Limit: 1}, &aid)
+	if err != nil {
+		return casework.Assessment{}, err
+	}
+	if len(as) == 0 {
+		return casework.Assessment{}, fmt.Errorf("assessment: %w", casework.ErrNotFound)
+	}
+	t.Resource("assessment", id, subj.ID)
+	return as[0], nil
 }

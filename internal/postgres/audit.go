@@ -206,12 +206,7 @@ func (s *AuditStore) Load(ctx context.Context) (audit.Trail, error) {
 }
 
 // AuditFilter selects events for GET /v1/audit.
-type AuditFilter struct {
-	Subject, Actor string
-	From, To       time.Time
-	BeforeID       int64 // page backwards from here; 0 for the newest
-	Limit          int
-}
+type AuditFilter = audit.Filter
 
 // List returns events matching f, newest first.
 func (s *AuditStore) List(ctx context.Context, f AuditFilter) ([]audit.Event, error) {

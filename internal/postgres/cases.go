@@ -3,8 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,36 +58,16 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup}
 }
 
-// Idem identifies a request under the Idempotency-Key protocol.
-type Idem struct {
-	Client string // the authenticated caller: keys are scoped per client
-	Key    string
-	Hash   []byte // SHA-256 of method, path and body
-	TTL    time.Duration
-}
-
-// Reply is a response as stored for idempotent replay.
-type Reply struct {
-	Status int
-	Body   []byte
-}
+// The unit-of-work types are the application layer's (casework declares
+// what it needs of the store).
+type (
+	Op    = casework.Op
+	Idem  = casework.Idem
+	Reply = casework.Reply
+)
 
 // ErrIdempotencyMismatch means a key was reused with a different request.
-var ErrIdempotencyMismatch = errors.New("Idempotency-Key was already used with a different request")
-
-// Op is one audited unit of work: Audit carries who and what; the work fills
-// in the resource and the outcome is success when it commits.
-type Op struct {
-	Principal auth.Principal
-	Audit     audit.Event
-	Idem      *Idem
-	// Subject, when the unit of work is about one person, is read in the
-	// same round trip as BEGIN; Tx.Subject then answers without a query.
-	Subject string
-	// SubjectRef says the unit of work needs only the subject's identity
-	// and scope (Tx.SubjectRef): the read skips the sealed name and profile.
-	SubjectRef bool
-}
+var ErrIdempotencyMismatch = casework.ErrIdempotencyMismatch
 
 // Tx is the case store within one transaction.
 type Tx struct {
@@ -171,10 +149,15 @@ func (t *Tx) Detail(v map[string]any) {
 // key and rolls back whole, or fails on the first's effects; either way it is
 // answered by replaying the stored reply (replayed = true). The audit event
 // is written in the same transaction: if it cannot be written, nothing is.
-func (c *Cases) Write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, replayed bool, err error) {
+func (c *Cases) Write(ctx context.Context, op Op, fn func(casework.Tx) (Reply, error)) (rep Reply, replayed bool, err error) {
 	for attempt := 0; ; attempt++ {
 		rep, err = c.write(ctx, op, fn)
 		if err == nil || op.Idem == nil {
+			return rep, false, err
+		}
+		// A replay never reaches past the caller's current scope: a unit
+		// of work refused for scope is answered with its refusal.
+		if errors.Is(err, casework.ErrNotFound) || errors.Is(err, casework.ErrForbidden) {
 			return rep, false, err
 		}
 		stored, found, expired, lerr := c.storedReply(ctx, op.Idem)
@@ -212,13 +195,27 @@ func (c *Cases) storedReply(ctx context.Context, k *Idem) (r storedIdem, found, 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, false, nil
 	}
+	if err == nil && len(r.Body) > 0 {
+		r.Body, err = c.keys.Open(r.Body, idemAD(k))
+	}
 	return r, err == nil, expired, err
 }
+
+// sealReply seals a stored reply to its client and key: replies can hold
+// names and notes, which are never stored in the clear.
+func (c *Cases) sealReply(k *Idem, body []byte) []byte {
+	if len(body) == 0 {
+		return body
+	}
+	return c.keys.Seal(body, idemAD(k))
+}
+
+func idemAD(k *Idem) []byte { return sealed.AD("idempotency_keys", "body", k.Client+"\x00"+k.Key) }
 
 // write is one attempt of Write. The transaction is driven by hand so that
 // BEGIN travels with the read of the route's subject, and COMMIT with the
 // queued writes: two round trips for a typical submission.
-func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (rep Reply, err error) {
+func (c *Cases) write(ctx context.Context, op Op, fn func(casework.Tx) (Reply, error)) (rep Reply, err error) {
 	conn, release, err := c.handConn(ctx)
 	if err != nil {
 		return rep, err
@@ -251,7 +248,7 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (
 	}
 	t.later(insertAuditSQL, auditArgs(ev)...)
 	if op.Idem != nil {
-		t.later(insertIdemSQL, op.Idem.Client, op.Idem.Key, op.Idem.Hash, rep.Status, rep.Body, op.Idem.TTL.Seconds())
+		t.later(insertIdemSQL, op.Idem.Client, op.Idem.Key, op.Idem.Hash, rep.Status, c.sealReply(op.Idem, rep.Body), op.Idem.TTL.Seconds())
 	}
 	t.later("COMMIT")
 
@@ -321,7 +318,9 @@ func scopeOf(p auth.Principal) (string, string, string) { return string(p.Role),
 const subjectCols = `s.id, s.external_id, s.display_name, s.sex, s.birth_year, s.supervision_type, s.unit, s.counselor,
 	to_char(s.supervision_start, 'YYYY-MM-DD'), to_char(s.supervision_end, 'YYYY-MM-DD'), s.profile, s.tier, s.tier_source,
 	s.created_at, s.updated_at,
-	(SELECT count(*) FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved')`
+	(SELECT count(*) FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved'),
+	coalesce((SELECT f.level FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved'
+		ORDER BY CASE f.level WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END LIMIT 1), '')`
 
 // subjectRow is a subjects row as scanned, before decryption.
 type subjectRow struct {
@@ -333,7 +332,7 @@ type subjectRow struct {
 
 func (r *subjectRow) targets() []any {
 	return []any{&r.id, &r.s.ID, &r.name, &r.s.Sex, &r.s.BirthYear, &r.s.SupervisionType, &r.s.Unit, &r.s.Counselor,
-		&r.start, &r.end, &r.profile, &r.tier, &r.tierSrc, &r.s.CreatedAt, &r.s.UpdatedAt, &r.s.OpenFlags}
+		&r.start, &r.end, &r.profile, &r.tier, &r.tierSrc, &r.s.CreatedAt, &r.s.UpdatedAt, &r.s.OpenFlags, &r.s.TopFlagLevel}
 }
 
 // decode opens the sealed columns.
@@ -510,21 +509,19 @@ func nullDate(s string) *string {
 }
 
 // SubjectFilter narrows a subject listing.
-type SubjectFilter struct {
-	Unit, Counselor string
-	Tier            string
-	Limit           int
-	After           string // external id to continue after
-}
+type SubjectFilter = casework.SubjectFilter
 
-// Subjects lists the subjects the principal may see, by external id.
-func (t *Tx) Subjects(ctx context.Context, f SubjectFilter) ([]casework.Subject, error) {
-	role, name, scope := t.scopeArgs()
-	rows, err := t.tx.Query(ctx, `SELECT `+subjectCols+` FROM subjects s
+// Subjects lists the subjects the principal may see, by external id, each
+// with its next due screening; the overdue filter applies in the query.
+func (t *Tx) Subjects(ctx context.Context, f casework.SubjectFilter) ([]casework.Subject, error) {
+	args := dueArgs(t.p, f.Schedule, f.Now, nil)
+	args = append(args, f.Unit, f.Counselor, f.Tier, f.After, f.OverdueOnly, f.Limit)
+	rows, err := t.tx.Query(ctx, `WITH `+dueCTE+`, next AS (SELECT id, min(due) AS due FROM due GROUP BY id)
+		SELECT `+subjectCols+`, n.due FROM subjects s LEFT JOIN next n ON n.id = s.id
 		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
-		  AND ($4 = '' OR s.unit = $4) AND ($5 = '' OR s.counselor = $5) AND ($6 = '' OR s.tier = $6)
-		  AND s.external_id > $7
-		ORDER BY s.external_id LIMIT $8`, role, name, scope, f.Unit, f.Counselor, f.Tier, f.After, f.Limit)
+		  AND ($12 = '' OR s.unit = $12) AND ($13 = '' OR s.counselor = $13) AND ($14 = '' OR s.tier = $14)
+		  AND s.external_id > $15 AND (NOT $16 OR n.due < $10)
+		ORDER BY s.external_id LIMIT $17`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -532,22 +529,19 @@ func (t *Tx) Subjects(ctx context.Context, f SubjectFilter) ([]casework.Subject,
 	var out []casework.Subject
 	for rows.Next() {
 		var r subjectRow
-		if err := rows.Scan(r.targets()...); err != nil {
+		var due *time.Time
+		if err := rows.Scan(append(r.targets(), &due)...); err != nil {
 			return nil, err
 		}
 		sub, err := t.decode(r)
 		if err != nil {
 			return nil, err
 		}
+		if due != nil {
+			d := due.UTC()
+			sub.NextDue, sub.Overdue = &d, f.Now.After(d)
+		}
 		out = append(out, sub)
 	}
 	return out, rows.Err()
-}
-
-// InputsDigest is the SHA-256 of a canonical JSON encoding of model inputs,
-// stored with every recommendation so that its inputs can be proven later.
-func InputsDigest(features map[string]any) string {
-	b, _ := json.Marshal(features) // map keys are sorted by encoding/json
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/casework"
 )
 
 // Group commit. Under load, many submissions arrive at once, each a small
@@ -33,7 +34,7 @@ const (
 type groupItem struct {
 	ctx   context.Context
 	op    Op
-	fn    func(*Tx) (Reply, error)
+	fn    func(casework.Tx) (Reply, error)
 	rep   Reply
 	err   error
 	alone bool // its group was not committed: run it by itself
@@ -52,7 +53,7 @@ type grouper struct {
 // WriteGrouped is Write for units of work that only read before they write
 // and queue every write with Tx.later (assessment submissions): concurrent
 // calls share one transaction. The result is what Write would have given.
-func (c *Cases) WriteGrouped(ctx context.Context, op Op, fn func(*Tx) (Reply, error)) (Reply, bool, error) {
+func (c *Cases) WriteGrouped(ctx context.Context, op Op, fn func(casework.Tx) (Reply, error)) (Reply, bool, error) {
 	it := &groupItem{ctx: ctx, op: op, fn: fn, done: make(chan struct{})}
 	b := &c.groups
 	b.mu.Lock()
@@ -188,7 +189,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		}
 		t.later(insertAuditSQL, auditArgs(ev)...)
 		if it.op.Idem != nil {
-			t.later(insertIdemSQL, it.op.Idem.Client, it.op.Idem.Key, it.op.Idem.Hash, rep.Status, rep.Body, it.op.Idem.TTL.Seconds())
+			t.later(insertIdemSQL, it.op.Idem.Client, it.op.Idem.Key, it.op.Idem.Hash, rep.Status, c.sealReply(it.op.Idem, rep.Body), it.op.Idem.TTL.Seconds())
 		}
 		it.rep, it.err = rep, nil
 	}
@@ -225,7 +226,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 
 // runUnit calls fn, turning a panic into a lost group: the unit then runs
 // alone in its request's goroutine, where the server's recovery answers it.
-func runUnit(fn func(*Tx) (Reply, error), t *Tx) (rep Reply, err error, panicked bool) {
+func runUnit(fn func(casework.Tx) (Reply, error), t *Tx) (rep Reply, err error, panicked bool) {
 	defer func() {
 		if recover() != nil {
 			panicked = true

@@ -15,13 +15,13 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/screening"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 var (
 	admin     = auth.Principal{Kind: auth.KindAPIKey, Name: "cms", Role: auth.RoleAdmin}
 	counselor = auth.Principal{Kind: auth.KindUser, Name: "carol", Role: auth.RoleCounselor, Unit: "west"}
-	severe    = []postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}}
 )
 
 // groupEnv is a case store on a fresh database with subjects S-1…S-4 in unit
@@ -44,8 +44,8 @@ func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
 	}
 	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Groups: 1})
 	_, _, err = cases.Write(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "setup"}},
-		func(tx *postgres.Tx) (postgres.Reply, error) {
-			if err := tx.PutUnit(ctx, "west", "West", "hz"); err != nil {
+		func(tx casework.Tx) (postgres.Reply, error) {
+			if err := tx.PutUnit(ctx, casework.Unit{Code: "west", Name: "West", Agency: "hz"}); err != nil {
 				return postgres.Reply{}, err
 			}
 			for i := 1; i <= 4; i++ {
@@ -105,7 +105,7 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 				op.Idem = &postgres.Idem{Client: s.p.Actor(), Key: s.key, Hash: []byte(s.key), TTL: time.Hour}
 			}
 			var flags []string
-			rep, replayed, err := cases.WriteGrouped(ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+			rep, replayed, err := cases.WriteGrouped(ctx, op, func(tx casework.Tx) (postgres.Reply, error) {
 				subject := tx.Subject
 				if ref {
 					subject = tx.SubjectRef
@@ -118,9 +118,7 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 					return postgres.Reply{}, fmt.Errorf("subject reference %+v: want identity and scope only", subj)
 				}
 				total := 22
-				a, err := tx.AddAssessment(ctx, subj, postgres.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",
-					Language: "en", Answers: []byte(`{}`), Result: []byte(`{}`), Total: &total, Severity: s.severity, AdministeredBy: "t",
-					CompletedAt: time.Now()}, severe)
+				a, err := addWithRule(ctx, tx, subj, &total, s.severity)
 				flags = nil
 				for _, f := range a.Flags {
 					flags = append(flags, f.Code)
@@ -144,7 +142,7 @@ func holdGroup(cases *postgres.Cases) (release func()) {
 	go func() {
 		defer close(done)
 		cases.WriteGrouped(context.Background(), postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "hold"}},
-			func(*postgres.Tx) (postgres.Reply, error) {
+			func(casework.Tx) (postgres.Reply, error) {
 				close(held)
 				<-hold
 				return postgres.Reply{}, errors.New("held")
@@ -264,7 +262,7 @@ func TestGroupUnitPanic(t *testing.T) {
 	go func() {
 		defer func() { panicked <- recover() }()
 		cases.WriteGrouped(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "boom"}},
-			func(*postgres.Tx) (postgres.Reply, error) {
+			func(casework.Tx) (postgres.Reply, error) {
 				panic("boom")
 			})
 	}()
@@ -302,7 +300,7 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 				uctx = ctx
 			}
 			op := postgres.Op{Principal: admin, Subject: subject, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}}
-			_, _, errs[i] = cases.WriteGrouped(uctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
+			_, _, errs[i] = cases.WriteGrouped(uctx, op, func(tx casework.Tx) (postgres.Reply, error) {
 				if i == 0 {
 					cancel()                                           // the client goes away while its unit runs…
 					if _, err := tx.Subject(uctx, "S-4"); err != nil { // …and the unit reads
@@ -316,7 +314,7 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 				total := 3
 				_, err = tx.AddAssessment(uctx, subj, postgres.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",
 					Language: "en", Answers: []byte(`{}`), Result: []byte(`{}`), Total: &total, Severity: "minimal", AdministeredBy: "t",
-					CompletedAt: time.Now()}, nil)
+					CompletedAt: time.Now()})
 				return postgres.Reply{Status: 201, Body: []byte(`{}`)}, err
 			})
 		}()
@@ -335,4 +333,25 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 3 {
 		t.Errorf("%d assessments, want 3", n)
 	}
+}
+
+// addWithRule stores a PHQ-9 result with the severity given and, as the
+// consecutive-severity rule does, a flag when the result before it was
+// severe too (read inside the unit: it must see earlier units' writes).
+func addWithRule(ctx context.Context, tx casework.Tx, subj casework.Subject, total *int, severity string) (casework.Assessment, error) {
+	now := time.Now()
+	var flags []casework.Flag
+	if severity == "severe" {
+		sev, unresolved, err := tx.RecentSeverities(ctx, subj, "phq9", 1, "persistent_severe_depression")
+		if err != nil {
+			return casework.Assessment{}, err
+		}
+		if !unresolved && len(sev) == 1 && sev[0] == "severe" {
+			flags = append(flags, casework.Flag{Source: "rule", Code: "persistent_severe_depression", Level: screening.LevelUrgent,
+				Status: "open", RaisedAt: now, Deadline: now.Add(time.Hour)})
+		}
+	}
+	return tx.AddAssessment(ctx, subj, casework.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",
+		Language: "en", Answers: []byte(`{}`), Result: []byte(`{}`), Total: total, Severity: severity, AdministeredBy: "t",
+		CompletedAt: now, Flags: flags})
 }

@@ -146,17 +146,8 @@ func truncate(s string, n int) string {
 }
 
 // OutboxEntry is a delivery's status, for the supervisor's view.
-type OutboxEntry struct {
-	DeliveryID  string     `json:"delivery_id"`
-	Endpoint    string     `json:"endpoint"`
-	Topic       string     `json:"topic"`
-	Status      string     `json:"status"`
-	Attempts    int        `json:"attempts"`
-	CreatedAt   time.Time  `json:"created_at"`
-	NextAt      time.Time  `json:"next_attempt_at"`
-	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
-	LastError   string     `json:"last_error,omitempty"`
-}
+// OutboxEntry is one webhook delivery as listed for operators.
+type OutboxEntry = casework.OutboxEntry
 
 // Outbox lists recent deliveries, newest first.
 func (c *Cases) Outbox(ctx context.Context, status string, limit int) ([]OutboxEntry, error) {

@@ -12,38 +12,37 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 )
 
-// AdvisoryNotice accompanies every recommendation.
-const AdvisoryNotice = "Advisory: a professional decides the supervision level. Mental-health results never by themselves justify stricter supervision."
-
-// AddRecommendation stores a model recommendation and makes its tier the
-// subject's current tier.
+// AddRecommendation stores a model recommendation. It never changes the
+// subject's level: only a person's decision does (AddDecision).
 func (t *Tx) AddRecommendation(ctx context.Context, subj casework.Subject, r casework.Recommendation) (casework.Recommendation, error) {
 	id := uuid.New()
 	sid, _ := uuid.Parse(subj.InternalID())
 	now := t.c.now().UTC()
 	if _, err := t.tx.Exec(ctx, `INSERT INTO recommendations (id, subject_id, model_name, model_version, model_sha256, probability, tier,
-		explanation, inputs_digest, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, sid, r.Model.Name, r.Model.Version, r.Model.SHA256, r.Probability, string(r.Tier), r.Explanation, r.InputsDigest, t.p.Actor(), now); err != nil {
+		explanation, inputs_digest, created_by, created_at, unknown_inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		id, sid, r.Model.Name, r.Model.Version, r.Model.SHA256, r.Probability, string(r.Tier), r.Explanation, r.InputsDigest, t.p.Actor(), now,
+		r.Unknown); err != nil {
 		return r, fmt.Errorf("insert recommendation: %w", err)
 	}
-	if _, err := t.tx.Exec(ctx, `UPDATE subjects SET tier = $2, tier_source = 'model', tier_updated_at = $3 WHERE id = $1`, sid, string(r.Tier), now); err != nil {
-		return r, err
-	}
-	r.ID, r.SubjectID, r.CreatedBy, r.CreatedAt, r.Advisory = id.String(), subj.ID, t.p.Actor(), now, AdvisoryNotice
+	r.ID, r.SubjectID, r.CreatedBy, r.CreatedAt, r.Advisory = id.String(), subj.ID, t.p.Actor(), now, casework.AdvisoryNotice
 	t.Resource("recommendation", r.ID, subj.ID)
-	t.Detail(map[string]any{"model": r.Model.Name, "model_version": r.Model.Version, "tier": r.Tier})
+	t.Detail(map[string]any{"model": r.Model.Name, "model_version": r.Model.Version, "tier": r.Tier, "unknown_inputs": len(r.Unknown)})
 	return r, nil
 }
 
-const recCols = `r.id, s.external_id, r.model_name, r.model_version, r.model_sha256, r.probability, r.tier, r.explanation, r.inputs_digest, r.created_by, r.created_at`
+const recCols = `r.id, s.external_id, r.model_name, r.model_version, r.model_sha256, r.probability, r.tier, r.explanation, r.inputs_digest,
+	r.created_by, r.created_at, r.unknown_inputs`
 
 func scanRecommendation(row pgx.Row, extra ...any) (casework.Recommendation, error) {
 	var r casework.Recommendation
 	var id uuid.UUID
 	var tier string
 	err := row.Scan(append([]any{&id, &r.SubjectID, &r.Model.Name, &r.Model.Version, &r.Model.SHA256, &r.Probability, &tier,
-		&r.Explanation, &r.InputsDigest, &r.CreatedBy, &r.CreatedAt}, extra...)...)
-	r.ID, r.Tier, r.CreatedAt, r.Advisory = id.String(), casework.Tier(tier), r.CreatedAt.UTC(), AdvisoryNotice
+		&r.Explanation, &r.InputsDigest, &r.CreatedBy, &r.CreatedAt, &r.Unknown}, extra...)...)
+	r.ID, r.Tier, r.CreatedAt, r.Advisory = id.String(), casework.Tier(tier), r.CreatedAt.UTC(), casework.AdvisoryNotice
+	if r.Unknown == nil {
+		r.Unknown = []string{}
+	}
 	return r, err
 }
 
@@ -52,7 +51,7 @@ func (t *Tx) Recommendations(ctx context.Context, subj casework.Subject, limit i
 	sid, _ := uuid.Parse(subj.InternalID())
 	t.Resource("recommendations", subj.ID, subj.ID)
 	rows, err := t.tx.Query(ctx, `SELECT `+recCols+` FROM recommendations r JOIN subjects s ON s.id = r.subject_id
-		WHERE r.subject_id = $1 ORDER BY r.created_at DESC LIMIT $2`, sid, limit)
+		WHERE r.subject_id = $1 ORDER BY r.created_at DESC, r.id LIMIT $2`, sid, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -68,59 +67,56 @@ func (t *Tx) Recommendations(ctx context.Context, subj casework.Subject, limit i
 	return out, rows.Err()
 }
 
-// recommendation returns one recommendation the principal may see, with its
-// subject's unit.
-func (t *Tx) recommendation(ctx context.Context, id string) (casework.Recommendation, string, error) {
+// Recommendation returns one recommendation the principal may see.
+func (t *Tx) Recommendation(ctx context.Context, id string) (casework.Recommendation, error) {
 	rid, err := uuid.Parse(id)
 	if err != nil {
-		return casework.Recommendation{}, "", fmt.Errorf("recommendation: %w", casework.ErrNotFound)
+		return casework.Recommendation{}, fmt.Errorf("recommendation: %w", casework.ErrNotFound)
 	}
 	role, name, scope := t.scopeArgs()
-	var unit string
 	var visible bool
-	r, err := scanRecommendation(t.tx.QueryRow(ctx, `SELECT `+recCols+`, s.unit, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
-		FROM recommendations r JOIN subjects s ON s.id = r.subject_id WHERE r.id = $1`, rid, role, name, scope), &unit, &visible)
+	r, err := scanRecommendation(t.tx.QueryRow(ctx, `SELECT `+recCols+`, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
+		FROM recommendations r JOIN subjects s ON s.id = r.subject_id WHERE r.id = $1`, rid, role, name, scope), &visible)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, "", fmt.Errorf("recommendation: %w", casework.ErrNotFound)
+		return r, fmt.Errorf("recommendation: %w", casework.ErrNotFound)
 	}
 	if err != nil {
-		return r, "", err
+		return r, err
 	}
 	t.Resource("recommendation", r.ID, r.SubjectID)
 	if !visible {
-		return casework.Recommendation{}, "", casework.ErrOutOfScope
+		return casework.Recommendation{}, casework.ErrOutOfScope
 	}
-	return r, unit, nil
+	return r, nil
 }
 
-// AddOverride requests a different tier than a recommendation's. Only one
-// request may be pending per recommendation.
-func (t *Tx) AddOverride(ctx context.Context, recID string, tier casework.Tier, reason, note string) (casework.Override, error) {
-	rec, _, err := t.recommendation(ctx, recID)
+// PendingOverride reports whether an override of the recommendation waits
+// for a decision.
+func (t *Tx) PendingOverride(ctx context.Context, recommendationID string) (bool, error) {
+	rid, err := uuid.Parse(recommendationID)
 	if err != nil {
-		return casework.Override{}, err
+		return false, fmt.Errorf("recommendation: %w", casework.ErrNotFound)
 	}
-	rid, _ := uuid.Parse(rec.ID)
 	var pending bool
-	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM overrides WHERE recommendation_id = $1 AND status = 'pending')`, rid).Scan(&pending); err != nil {
-		return casework.Override{}, err
-	}
-	if pending {
-		return casework.Override{}, fmt.Errorf("an override of this recommendation is already pending: %w", casework.ErrConflict)
-	}
+	err = t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM overrides WHERE recommendation_id = $1 AND status = 'pending')`, rid).Scan(&pending)
+	return pending, err
+}
+
+// AddOverride stores an override request and returns its id.
+func (t *Tx) AddOverride(ctx context.Context, o casework.Override) (string, error) {
 	id := uuid.New()
-	now := t.c.now().UTC()
+	rid, err := uuid.Parse(o.RecommendationID)
+	if err != nil {
+		return "", fmt.Errorf("recommendation: %w", casework.ErrNotFound)
+	}
 	if _, err := t.tx.Exec(ctx, `INSERT INTO overrides (id, recommendation_id, subject_id, recommended_tier, requested_tier, reason_code, note, requested_by, requested_at)
 		SELECT $1, r.id, r.subject_id, r.tier, $3, $4, $5, $6, $7 FROM recommendations r WHERE r.id = $2`,
-		id, rid, string(tier), reason, t.seal([]byte(note), "overrides", "note", id.String()), t.p.Actor(), now); err != nil {
-		return casework.Override{}, err
+		id, rid, string(o.RequestedTier), o.ReasonCode, t.seal([]byte(o.Note), "overrides", "note", id.String()), o.RequestedBy, o.RequestedAt); err != nil {
+		return "", err
 	}
-	t.Resource("override", id.String(), rec.SubjectID)
-	t.Detail(map[string]any{"recommended": rec.Tier, "requested": tier, "reason": reason, "direction": casework.Direction(rec.Tier, tier)})
-	return casework.Override{ID: id.String(), RecommendationID: rec.ID, SubjectID: rec.SubjectID, RecommendedTier: rec.Tier,
-		RequestedTier: tier, Direction: casework.Direction(rec.Tier, tier), ReasonCode: reason, Note: note, Status: "pending",
-		RequestedBy: t.p.Actor(), RequestedAt: now, ModelName: rec.Model.Name, ModelVersion: rec.Model.Version,
-		InputsDigest: rec.InputsDigest, Probability: rec.Probability}, nil
+	t.Resource("override", id.String(), o.SubjectID)
+	t.Detail(map[string]any{"recommended": o.RecommendedTier, "requested": o.RequestedTier, "reason": o.ReasonCode, "direction": o.Direction})
+	return id.String(), nil
 }
 
 const overrideCols = `o.id, o.recommendation_id, s.external_id, o.recommended_tier, o.requested_tier, o.reason_code, o.note, o.status,
@@ -159,7 +155,6 @@ func (t *Tx) scanOverride(row pgx.Row, extra ...any) (casework.Override, error) 
 // Overrides lists overrides the principal may see, pending first.
 func (t *Tx) Overrides(ctx context.Context, status string, limit int) ([]casework.Override, error) {
 	role, name, scope := t.scopeArgs()
-	t.Resource("overrides", status, "")
 	rows, err := t.tx.Query(ctx, `SELECT `+overrideCols+` FROM overrides o
 		JOIN recommendations r ON r.id = o.recommendation_id JOIN subjects s ON s.id = o.subject_id
 		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND ($4 = '' OR o.status = $4)
@@ -179,20 +174,17 @@ func (t *Tx) Overrides(ctx context.Context, status string, limit int) ([]casewor
 	return out, rows.Err()
 }
 
-// DecideOverride approves or rejects a pending override. Only a supervisor
-// of the subject's unit who did not request it may decide (ErrForbidden);
-// approval makes the requested tier the subject's tier.
-func (t *Tx) DecideOverride(ctx context.Context, id string, approve bool, note string) (casework.Override, error) {
+// Override returns an override the principal may see, locked for update.
+func (t *Tx) Override(ctx context.Context, id string) (casework.Override, error) {
 	oid, err := uuid.Parse(id)
 	if err != nil {
 		return casework.Override{}, fmt.Errorf("override: %w", casework.ErrNotFound)
 	}
 	role, name, scope := t.scopeArgs()
 	var visible bool
-	var unit string
-	o, err := t.scanOverride(t.tx.QueryRow(ctx, `SELECT `+overrideCols+`, s.unit, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
+	o, err := t.scanOverride(t.tx.QueryRow(ctx, `SELECT `+overrideCols+`, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
 		FROM overrides o JOIN recommendations r ON r.id = o.recommendation_id JOIN subjects s ON s.id = o.subject_id
-		WHERE o.id = $1 FOR UPDATE OF o`, oid, role, name, scope), &unit, &visible)
+		WHERE o.id = $1 FOR UPDATE OF o`, oid, role, name, scope), &visible)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, fmt.Errorf("override: %w", casework.ErrNotFound)
 	}
@@ -203,48 +195,104 @@ func (t *Tx) DecideOverride(ctx context.Context, id string, approve bool, note s
 	if !visible {
 		return casework.Override{}, casework.ErrOutOfScope
 	}
-	if o.RequestedBy == t.p.Actor() {
-		return o, fmt.Errorf("the requester of an override may not decide it: %w", casework.ErrForbidden)
-	}
-	if o.Status != "pending" {
-		return o, fmt.Errorf("override is already %s: %w", o.Status, casework.ErrConflict)
-	}
-	status := "rejected"
-	if approve {
-		status = "approved"
-	}
-	now := t.c.now().UTC()
-	var decNote []byte
-	if note != "" {
-		decNote = t.seal([]byte(note), "overrides", "decision_note", o.ID)
-	}
-	if _, err := t.tx.Exec(ctx, `UPDATE overrides SET status = $2, decided_by = $3, decided_at = $4, decision_note = $5 WHERE id = $1`,
-		oid, status, t.p.Actor(), now, decNote); err != nil {
-		return o, err
-	}
-	if approve {
-		if _, err := t.tx.Exec(ctx, `UPDATE subjects SET tier = $2, tier_source = 'override', tier_updated_at = $3 WHERE external_id = $1`,
-			o.SubjectID, string(o.RequestedTier), now); err != nil {
-			return o, err
-		}
-	}
-	o.Status, o.DecidedBy, o.DecidedAt, o.DecisionNote = status, t.p.Actor(), &now, note
-	t.Detail(map[string]any{"decision": status, "direction": o.Direction, "reason": o.ReasonCode})
 	return o, nil
 }
 
-// OverrideStat is one row of override analytics.
-type OverrideStat struct {
-	Group           string  `json:"group"`
-	Recommendations int     `json:"recommendations"`
-	Overrides       int     `json:"overrides"`
-	Rate            float64 `json:"rate"`
-	Stricter        int     `json:"stricter"`
-	MoreLenient     int     `json:"more_lenient"`
-	Approved        int     `json:"approved"`
-	Rejected        int     `json:"rejected"`
-	Pending         int     `json:"pending"`
+// DecideOverride writes the decision the use case made on o.
+func (t *Tx) DecideOverride(ctx context.Context, o casework.Override) error {
+	var decNote []byte
+	if o.DecisionNote != "" {
+		decNote = t.seal([]byte(o.DecisionNote), "overrides", "decision_note", o.ID)
+	}
+	_, err := t.tx.Exec(ctx, `UPDATE overrides SET status = $2, decided_by = $3, decided_at = $4, decision_note = $5 WHERE id = $1 AND status = 'pending'`,
+		o.ID, o.Status, o.DecidedBy, o.DecidedAt, decNote)
+	return err
 }
+
+// AddDecision records a person's decision of subj's level and makes it the
+// subject's level; it returns the decision's id.
+func (t *Tx) AddDecision(ctx context.Context, subj casework.Subject, d casework.Decision) (string, error) {
+	id := uuid.New()
+	sid, _ := uuid.Parse(subj.InternalID())
+	var rec, ovr *uuid.UUID
+	for _, p := range []struct {
+		s   string
+		dst **uuid.UUID
+	}{{d.RecommendationID, &rec}, {d.OverrideID, &ovr}} {
+		if p.s != "" {
+			u, err := uuid.Parse(p.s)
+			if err != nil {
+				return "", fmt.Errorf("decision reference: %w", casework.ErrNotFound)
+			}
+			*p.dst = &u
+		}
+	}
+	var prev *string
+	if d.PreviousTier != nil {
+		v := string(*d.PreviousTier)
+		prev = &v
+	}
+	var note []byte
+	if d.Note != "" {
+		note = t.seal([]byte(d.Note), "tier_decisions", "note", id.String())
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO tier_decisions (id, subject_id, kind, tier, previous_tier, reason_code, note, recommendation_id,
+		override_id, requested_by, decided_by, recorded_by, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		id, sid, d.Kind, string(d.Tier), prev, d.ReasonCode, note, rec, ovr, d.RequestedBy, d.DecidedBy, d.RecordedBy, d.DecidedAt); err != nil {
+		return "", err
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE subjects SET tier = $2, tier_source = $3, tier_updated_at = $4, tier_decision_id = $5 WHERE id = $1`,
+		sid, string(d.Tier), d.Kind, d.DecidedAt, id); err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// Decisions is subj's level history, newest first.
+func (t *Tx) Decisions(ctx context.Context, subj casework.Subject, limit int) ([]casework.Decision, error) {
+	sid, _ := uuid.Parse(subj.InternalID())
+	rows, err := t.tx.Query(ctx, `SELECT id, kind, tier, previous_tier, reason_code, note, recommendation_id, override_id, requested_by,
+		decided_by, recorded_by, decided_at FROM tier_decisions WHERE subject_id = $1 ORDER BY decided_at DESC, created_at DESC LIMIT $2`, sid, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []casework.Decision{}
+	for rows.Next() {
+		var d casework.Decision
+		var id uuid.UUID
+		var rec, ovr *uuid.UUID
+		var tier string
+		var prev *string
+		var note []byte
+		if err := rows.Scan(&id, &d.Kind, &tier, &prev, &d.ReasonCode, &note, &rec, &ovr, &d.RequestedBy, &d.DecidedBy, &d.RecordedBy, &d.DecidedAt); err != nil {
+			return nil, err
+		}
+		d.ID, d.SubjectID, d.Tier, d.DecidedAt = id.String(), subj.ID, casework.Tier(tier), d.DecidedAt.UTC()
+		if prev != nil {
+			p := casework.Tier(*prev)
+			d.PreviousTier = &p
+		}
+		if rec != nil {
+			d.RecommendationID = rec.String()
+		}
+		if ovr != nil {
+			d.OverrideID = ovr.String()
+		}
+		if note != nil {
+			pt, err := t.open(note, "tier_decisions", "note", d.ID)
+			if err != nil {
+				return nil, fmt.Errorf("decision note: %w", err)
+			}
+			d.Note = string(pt)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// OverrideStat is one row of override analytics.
+type OverrideStat = casework.OverrideStat
 
 // OverrideAnalytics groups overrides the principal may see by "counselor"
 // (the requester), "unit" or "reason", with the rate relative to
@@ -256,7 +304,6 @@ func (t *Tx) OverrideAnalytics(ctx context.Context, by string, since time.Time) 
 	}
 	recCol := map[string]string{"counselor": "r.created_by", "unit": "s.unit", "reason": "NULL"}[by]
 	role, name, scope := t.scopeArgs()
-	t.Resource("override_analytics", by, "")
 	rows, err := t.tx.Query(ctx, `WITH o AS (
 		SELECT `+col+` AS grp, o.recommended_tier, o.requested_tier, o.status FROM overrides o JOIN subjects s ON s.id = o.subject_id
 		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND o.requested_at >= $4),

@@ -150,3 +150,31 @@ func (c *Cases) KioskPrincipal(ctx context.Context, token string) (auth.Principa
 	}
 	return auth.Principal{Kind: auth.KindKiosk, Name: id.String(), Role: auth.RoleKiosk}, nil
 }
+
+// OpenSessions lists the open, unexpired sessions the principal may see,
+// of one subject (by case-system id) or of all when subject is "", newest
+// first. Answers are not read.
+func (t *Tx) OpenSessions(ctx context.Context, subject string, limit int) ([]casework.Session, error) {
+	role, name, scope := t.scopeArgs()
+	rows, err := t.tx.Query(ctx, `SELECT x.id, s.external_id, x.instruments, x.language, x.status, x.created_by, x.created_at, x.updated_at,
+		x.expires_at, x.kiosk_expires_at FROM screening_sessions x JOIN subjects s ON s.id = x.subject_id
+		WHERE x.status = 'open' AND x.expires_at > $5 AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
+		  AND ($4 = '' OR s.external_id = $4)
+		ORDER BY x.updated_at DESC LIMIT $6`, role, name, scope, subject, t.c.now(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []casework.Session{}
+	for rows.Next() {
+		var s casework.Session
+		var id uuid.UUID
+		if err := rows.Scan(&id, &s.SubjectID, &s.Instruments, &s.Language, &s.Status, &s.CreatedBy, &s.CreatedAt, &s.UpdatedAt,
+			&s.ExpiresAt, &s.KioskExpiresAt); err != nil {
+			return nil, err
+		}
+		s.ID = id.String()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

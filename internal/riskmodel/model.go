@@ -436,3 +436,10 @@ func SHA256(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
+
+// TierAt returns the calibrated probability and the tier the policy
+// suggests for an uncalibrated linear score.
+func (m *Model) TierAt(logOdds float64) (float64, string) {
+	p := m.file.Calibration.Apply(logOdds)
+	return p, m.file.Tiers.Tier(p).Tier
+}

@@ -10,12 +10,12 @@ import (
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/problem"
 )
 
 type usersData struct {
 	Users    []auth.User
-	Units    []postgres.Unit
+	Units    []casework.Unit
 	Roles    []auth.Role
 	Done     string
 	Error    string
@@ -39,10 +39,7 @@ func (s *server) renderUsers(rq *request, status int, d usersData) {
 		return
 	}
 	d.Users, d.Roles = us, auth.Roles
-	if err := rq.write("unit.list", func(tx *postgres.Tx) error {
-		d.Units, err = tx.Units(rq.ctx)
-		return err
-	}); err != nil {
+	if d.Units, err = s.d.Casework.Units(rq.ctx, rq.call()); err != nil {
 		rq.fail(err)
 		return
 	}
@@ -157,7 +154,7 @@ func (s *server) changeUser(rq *request) {
 type keysData struct {
 	Keys  []auth.APIKey
 	Roles []auth.Role
-	Units []postgres.Unit
+	Units []casework.Unit
 	Done  string
 	Error string
 	Key   string // a new key, shown once
@@ -180,10 +177,7 @@ func (s *server) renderKeys(rq *request, status int, d keysData) {
 		return
 	}
 	d.Keys, d.Roles = ks, auth.Roles
-	if err := rq.write("unit.list", func(tx *postgres.Tx) error {
-		d.Units, err = tx.Units(rq.ctx)
-		return err
-	}); err != nil {
+	if d.Units, err = s.d.Casework.Units(rq.ctx, rq.call()); err != nil {
 		rq.fail(err)
 		return
 	}
@@ -236,38 +230,32 @@ func (s *server) revokeKey(rq *request) {
 }
 
 type unitsData struct {
-	Units []postgres.Unit
+	Units []casework.Unit
 	Done  string
 	Error string
 }
 
 func (s *server) unitsPage(rq *request) {
 	d := unitsData{Done: pick(rq.r.URL.Query().Get("done"), []string{"saved"}), Error: pick(rq.r.URL.Query().Get("error"), []string{"invalid"})}
-	err := rq.write("unit.list", func(tx *postgres.Tx) error {
-		var err error
-		d.Units, err = tx.Units(rq.ctx)
-		return err
-	})
-	if err != nil {
+	var err error
+	if d.Units, err = s.d.Casework.Units(rq.ctx, rq.call()); err != nil {
 		rq.fail(err)
 		return
 	}
 	rq.render(http.StatusOK, "units", d)
 }
 
-// putUnit creates or renames a unit, with the checks of PUT /v1/units/{code}.
+// putUnit creates or renames a unit through the same use case as PUT
+// /v1/units/{code}: an empty agency keeps the unit's.
 func (s *server) putUnit(rq *request) {
-	code, name, agency := strings.TrimSpace(rq.r.PostFormValue("code")), strings.TrimSpace(rq.r.PostFormValue("name")), strings.TrimSpace(rq.r.PostFormValue("agency"))
-	if agency == "" {
-		agency = "default"
-	}
-	if n := len([]rune(name)); !casework.IDPattern.MatchString(code) || !casework.IDPattern.MatchString(agency) || n == 0 || n > 200 {
+	in := casework.UnitInput{Code: strings.TrimSpace(rq.r.PostFormValue("code")), Name: rq.r.PostFormValue("name"),
+		Agency: strings.TrimSpace(rq.r.PostFormValue("agency"))}
+	_, _, err := s.d.Casework.PutUnit(rq.ctx, rq.call(), in)
+	var inv *problem.Invalid
+	if errors.As(err, &inv) {
 		rq.redirect("/admin/units?error=invalid")
 		return
 	}
-	err := rq.write("unit.put", func(tx *postgres.Tx) error {
-		return tx.PutUnit(rq.ctx, code, name, agency)
-	})
 	if err != nil {
 		rq.fail(err)
 		return

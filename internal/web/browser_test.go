@@ -355,6 +355,7 @@ func TestBrowserCounselorCrisisAndSupervisor(t *testing.T) {
 	// Resolve it with a code and a note.
 	b.do("resolve",
 		chromedp.SetValue(chromedp.CSS(`#flag-queue > li.flag-critical select[name="resolution_code"]`), "safety_plan_made"),
+		chromedp.Click(chromedp.CSS(`#flag-queue > li.flag-critical input[name="intervention"][value="crisis_intervention"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#flag-queue > li.flag-critical textarea[name="note"]`), "已制定安全计划并转介"),
 		chromedp.Click(chromedp.CSS(`#flag-queue > li.flag-critical form[action$="/resolve"] button`)),
 		chromedp.WaitNotPresent(chromedp.CSS("#flag-queue > li.flag-critical")),

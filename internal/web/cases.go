@@ -14,7 +14,7 @@ import (
 
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/problem"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screening"
 )
@@ -46,49 +46,17 @@ func (s *server) caseloadPage(rq *request) {
 	if d.Tier != "" && !casework.Tier(d.Tier).Valid() {
 		d.Tier = ""
 	}
-	err := rq.write("subject.list", func(tx *postgres.Tx) error {
-		subjects, err := tx.Subjects(rq.ctx, postgres.SubjectFilter{Tier: d.Tier, Limit: caseloadLimit + 1})
-		if err != nil {
-			return err
-		}
-		if len(subjects) > caseloadLimit {
-			subjects, d.Truncated = subjects[:caseloadLimit], true
-		}
-		due, err := tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, nil, 1<<20)
-		if err != nil {
-			return err
-		}
-		next := map[string]postgres.Due{}
-		for _, x := range due { // ordered by due date: the first is the next
-			if _, ok := next[x.SubjectID]; !ok {
-				next[x.SubjectID] = x
-			}
-		}
-		flags, err := tx.Flags(rq.ctx, postgres.FlagFilter{Limit: 500})
-		if err != nil {
-			return err
-		}
-		top := map[string]string{}
-		for _, f := range flags { // most urgent first
-			if _, ok := top[f.SubjectID]; !ok {
-				top[f.SubjectID] = f.Level
-			}
-		}
-		for _, subj := range subjects {
-			row := caseRow{S: subj, TopLevel: top[subj.ID]}
-			if n, ok := next[subj.ID]; ok {
-				row.NextDue, row.Overdue = &n.Due, n.Overdue
-			}
-			if d.Overdue && !row.Overdue || d.Flagged && subj.OpenFlags == 0 {
-				continue
-			}
-			d.Rows = append(d.Rows, row)
-		}
-		return nil
-	})
+	page, err := s.d.Casework.Subjects(rq.ctx, rq.call(), casework.SubjectQuery{Tier: d.Tier, Overdue: d.Overdue, Limit: caseloadLimit})
 	if err != nil {
 		rq.fail(err)
 		return
+	}
+	d.Truncated = page.Next != ""
+	for _, subj := range page.Subjects {
+		if d.Flagged && subj.OpenFlags == 0 {
+			continue
+		}
+		d.Rows = append(d.Rows, caseRow{S: subj, NextDue: subj.NextDue, Overdue: subj.Overdue, TopLevel: string(subj.TopFlagLevel)})
 	}
 	slices.SortStableFunc(d.Rows, func(a, b caseRow) int {
 		if c := cmp.Compare(levelRank(a.TopLevel), levelRank(b.TopLevel)); c != 0 {
@@ -130,7 +98,7 @@ func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string)
 	out := make([]flagView, 0, len(fs))
 	for _, f := range fs {
 		v := flagView{Flag: f, Label: s.flagLabel(rq, f.Code)}
-		if f.Level == "critical" {
+		if f.Level == screening.LevelCritical {
 			v.Protocol = s.protocol(protocolLang)
 		}
 		out = append(out, v)
@@ -139,7 +107,7 @@ func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string)
 }
 
 // protocol is the crisis protocol in lang, else in Chinese.
-func (s *server) protocol(lang string) string { return s.d.Flow.Protocol(lang) }
+func (s *server) protocol(lang string) string { return s.d.Casework.Protocol(lang) }
 
 // flagLabel names a flag code: the instrument's own label, else the UI's
 // message for a workflow rule, else the code.
@@ -306,7 +274,10 @@ type instrumentChoice struct {
 
 type subjectData struct {
 	S           casework.Subject
-	Due         []postgres.Due
+	Due         []casework.Due
+	Decisions   []casework.Decision
+	Sessions    []casework.Session
+	CanAccept   bool
 	Flags       []flagView
 	Assessments []assessmentView
 	Charts      []chart
@@ -320,8 +291,9 @@ type subjectData struct {
 
 // Codes a redirect may carry back to the subject page; anything else is
 // ignored, so a URL cannot make the page say something it did not.
-var subjectNotices = []string{"override_requested", "session_expired"}
-var subjectErrors = []string{"no_instruments", "bad_instrument", "bad_language", "bad_mode", "override_invalid", "override_pending", "text_missing"}
+var subjectNotices = []string{"override_requested", "session_expired", "level_decided", "recommended"}
+var subjectErrors = []string{"no_instruments", "bad_instrument", "bad_language", "bad_mode", "override_invalid", "override_pending", "text_missing",
+	"recommendation_stale", "insufficient_information"}
 
 func pick(v string, allowed []string) string {
 	if slices.Contains(allowed, v) {
@@ -340,54 +312,24 @@ func (s *server) subjectPage(rq *request) {
 		return
 	}
 	d := subjectData{Error: pick(rq.r.URL.Query().Get("error"), subjectErrors), Done: pick(rq.r.URL.Query().Get("done"), subjectNotices)}
-	var trends = map[string][]postgres.TrendPoint{}
-	err := rq.write("subject.read", func(tx *postgres.Tx) error {
-		subj, err := tx.Subject(rq.ctx, id)
-		if err != nil {
-			return err
-		}
-		d.S = subj
-		if d.Due, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, false, []string{subj.ID}, 100); err != nil {
-			return err
-		}
-		if len(d.Due) > 0 {
-			d.S.NextDue, d.S.Overdue = &d.Due[0].Due, d.Due[0].Overdue
-		}
-		flags, err := tx.Flags(rq.ctx, postgres.FlagFilter{Subject: subj.ID, Limit: 100})
-		if err != nil {
-			return err
-		}
-		d.Flags = s.flagViews(rq, flags, rq.lang)
-		as, err := tx.Assessments(rq.ctx, subj, postgres.AssessmentFilter{Limit: 200})
-		if err != nil {
-			return err
-		}
-		seen := map[string]bool{}
-		for _, a := range as {
-			d.Assessments = append(d.Assessments, s.assessmentView(rq, a))
-			if def, ok := s.d.Catalog.Get(a.Instrument); ok && def.HasTotal() && !seen[a.Instrument] {
-				seen[a.Instrument] = true
-				pts, err := tx.Trend(rq.ctx, subj, a.Instrument, s.cfg.Workflow.ReliableChange[a.Instrument])
-				if err != nil {
-					return err
-				}
-				trends[a.Instrument] = pts
-			}
-		}
-		recs, err := tx.Recommendations(rq.ctx, subj, 20)
-		if err != nil {
-			return err
-		}
-		d.Recs = len(recs)
-		if len(recs) > 0 {
-			d.Rec = s.recView(rq, recs[0])
-		}
-		tx.Resource("subject", subj.ID, subj.ID)
-		return nil
-	})
-	if err != nil {
+	o, err := s.d.Casework.SubjectOverview(rq.ctx, rq.call(), id, rq.lang)
+	if err := rq.check("subject.read", err); err != nil {
 		rq.fail(err)
 		return
+	}
+	d.S, d.Due, d.Decisions, d.Sessions = o.Subject, o.Due, o.Decisions, o.Sessions
+	d.Flags = s.flagViews(rq, o.Flags, rq.lang)
+	for _, a := range o.Assessments {
+		d.Assessments = append(d.Assessments, s.assessmentView(rq, a))
+	}
+	d.Recs = len(o.Recommendations)
+	if len(o.Recommendations) > 0 {
+		d.Rec = s.recView(rq, o.Recommendations[0])
+		d.CanAccept = d.Rec.R.Review && rq.p.IsPerson() && (rq.p.Role == auth.RoleCounselor || rq.p.Role == auth.RoleSupervisor)
+	}
+	trends := map[string][]casework.TrendPoint{}
+	for inst, t := range o.Trends {
+		trends[inst] = t.Points
 	}
 	for _, def := range s.d.Catalog.List() {
 		if pts, ok := trends[def.ID]; ok {
@@ -401,7 +343,7 @@ func (s *server) subjectPage(rq *request) {
 
 // instrumentChoices lists the instruments whose text the UI can show, with
 // those overdue for the person checked.
-func (s *server) instrumentChoices(rq *request, due []postgres.Due) []instrumentChoice {
+func (s *server) instrumentChoices(rq *request, due []casework.Due) []instrumentChoice {
 	overdue := map[string]bool{}
 	for _, x := range due {
 		if x.Overdue {
@@ -440,23 +382,60 @@ func (s *server) requestOverride(rq *request) {
 	}
 	back := "/subjects/" + subject
 	tier, reason, note := rq.r.PostFormValue("tier"), rq.r.PostFormValue("reason_code"), rq.r.PostFormValue("note")
-	if !casework.Tier(tier).Valid() || !casework.ValidOverrideReason(reason) || !casework.ValidNote(note) {
+	out, _, err := s.d.Casework.RequestOverride(rq.ctx, rq.call(), recID, casework.OverrideInput{Tier: casework.Tier(tier), ReasonCode: reason, Note: note})
+	var inv *problem.Invalid
+	switch err := rq.check("override.request", err); {
+	case errors.As(err, &inv):
 		rq.redirect(back + "?error=override_invalid#recommendation")
-		return
-	}
-	var out casework.Override
-	err := rq.write("override.request", func(tx *postgres.Tx) error {
-		var err error
-		out, err = tx.AddOverride(rq.ctx, recID, casework.Tier(tier), reason, note)
-		return err
-	})
-	switch {
 	case errors.Is(err, casework.ErrConflict):
 		rq.redirect(back + "?error=override_pending#recommendation")
 	case err != nil:
 		rq.fail(err)
 	default:
 		rq.redirect("/subjects/" + out.SubjectID + "?done=override_requested#recommendation")
+	}
+}
+
+// acceptRecommendation makes the newest recommendation's suggestion the
+// person's level, as the decision of the signed-in person (the same use
+// case as POST /v1/recommendations/{id}/accept).
+func (s *server) acceptRecommendation(rq *request) {
+	subject := rq.r.PostFormValue("subject")
+	if !casework.IDPattern.MatchString(subject) {
+		rq.notFound()
+		return
+	}
+	back := "/subjects/" + subject
+	_, _, err := s.d.Casework.AcceptRecommendation(rq.ctx, rq.call(), rq.r.PathValue("id"), casework.AcceptInput{Note: rq.r.PostFormValue("note")})
+	switch err := rq.check("recommendation.accept", err); {
+	case errors.Is(err, casework.ErrConflict):
+		rq.redirect(back + "?error=recommendation_stale#recommendation")
+	case err != nil:
+		rq.fail(err)
+	default:
+		rq.redirect(back + "?done=level_decided#recommendation")
+	}
+}
+
+// requestRecommendation asks the model for advice on the person (the same
+// use case as POST /v1/subjects/{id}/recommendations); a profile with too
+// little recorded gets no tier and the page says so.
+func (s *server) requestRecommendation(rq *request) {
+	id := rq.r.PathValue("id")
+	if !casework.IDPattern.MatchString(id) {
+		rq.notFound()
+		return
+	}
+	back := "/subjects/" + id
+	_, _, err := s.d.Casework.Recommend(rq.ctx, rq.call(), id, "")
+	var inv *problem.Invalid
+	switch err := rq.check("recommendation.create", err); {
+	case errors.As(err, &inv):
+		rq.redirect(back + "?error=insufficient_information#recommendation")
+	case err != nil:
+		rq.fail(err)
+	default:
+		rq.redirect(back + "?done=recommended#recommendation")
 	}
 }
 

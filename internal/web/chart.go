@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/screening"
 )
 
@@ -54,8 +54,8 @@ func defaultBands(def *screening.Definition, lang string) []screening.BandSpec {
 	return first
 }
 
-func (s *server) trendChart(rq *request, def *screening.Definition, pts []postgres.TrendPoint) chart {
-	c := chart{ID: def.ID, Title: textIn(def.Title, rq.lang), Threshold: s.cfg.Workflow.ReliableChange[def.ID]}
+func (s *server) trendChart(rq *request, def *screening.Definition, pts []casework.TrendPoint) chart {
+	c := chart{ID: def.ID, Title: textIn(def.Title, rq.lang), Threshold: s.d.Casework.Policy().ReliableChange[def.ID]}
 	for _, p := range pts {
 		row := chartRow{At: p.CompletedAt, Total: "—", Reliable: p.ReliableChange}
 		if p.Total != nil {
@@ -79,7 +79,7 @@ func (s *server) trendChart(rq *request, def *screening.Definition, pts []postgr
 // shaded from the definition, reliable changes marked. Every string in it is
 // escaped; styling comes from classes in app.css (the CSP forbids inline
 // styles).
-func trendSVG(def *screening.Definition, pts []postgres.TrendPoint, lang string, loc *time.Location, id, title, desc string) template.HTML {
+func trendSVG(def *screening.Definition, pts []casework.TrendPoint, lang string, loc *time.Location, id, title, desc string) template.HTML {
 	lo, hi := float64(def.TotalMin), float64(def.TotalMax)
 	if hi <= lo {
 		hi = lo + 1
@@ -118,7 +118,7 @@ func trendSVG(def *screening.Definition, pts []postgres.TrendPoint, lang string,
 	}
 	fmt.Fprintf(&b, `<rect class="plot-frame" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, chartLeft, chartTop, plotW, plotH)
 
-	var valid []postgres.TrendPoint
+	var valid []casework.TrendPoint
 	for _, p := range pts {
 		if p.Total != nil {
 			valid = append(valid, p)

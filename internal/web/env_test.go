@@ -18,11 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/caseprom"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
-	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
@@ -35,6 +35,7 @@ type env struct {
 	ui    http.Handler
 	auth  *auth.Service
 	cases *postgres.Cases
+	svc   *casework.Service
 	audit *postgres.AuditStore
 	logs  *testfix.Buffer
 	pass  string
@@ -47,14 +48,12 @@ const (
 	crisisEN = "Crisis protocol: make sure the person is safe now."
 )
 
-func testWorkflow() Workflow {
-	return Workflow{
-		Schedule:       casework.DefaultSchedule,
-		SessionTTL:     time.Hour,
-		KioskTTL:       time.Hour,
-		ReliableChange: map[string]int{"phq9": 5, "gad7": 4},
-		Flags:          casework.DefaultFlagPolicy,
-	}
+func testPolicy() casework.Policy {
+	p := casework.DefaultPolicy()
+	p.SessionTTL, p.KioskTTL, p.IdempotencyTTL = time.Hour, time.Hour, time.Hour
+	p.ReliableChange = map[string]int{"phq9": 5, "gad7": 4}
+	p.CrisisProtocol = map[string]string{"zh-CN": crisisZH, "en": crisisEN}
+	return p
 }
 
 func newEnv(t *testing.T) *env {
@@ -87,21 +86,20 @@ func newEnv(t *testing.T) *env {
 	e.cases = postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: casework.DefaultFlagPolicy})
 	e.audit = postgres.NewAuditStore(db)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	wf := testWorkflow()
 	reg := prometheus.NewRegistry()
-	flow := screenflow.New(testfix.Catalog(t),
-		[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
-		map[string]string{"zh-CN": crisisZH, "en": crisisEN}, reg)
-	e.ui, err = New(Config{ModelsDir: "../../models", DefaultModel: "nij-review", Workflow: wf},
-		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testfix.Catalog(t), Models: testfix.Models(t), Audit: e.audit, Flow: flow})
+	e.svc, err = casework.New(casework.Deps{Store: e.cases, Audit: e.audit, Catalog: testfix.Catalog(t), Models: testfix.Models(t),
+		DefaultModel: "nij-review", Policy: testPolicy(), Metrics: caseprom.New(reg, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ui, err = New(Config{ModelsDir: "../../models", DefaultModel: "nij-review"},
+		Deps{Log: log, Auth: svc, Casework: e.svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t)})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
 	srv, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{
 		Log: log, Registry: reg, Auth: svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t), DefaultModel: "nij-review",
-		Cases: e.cases, Audit: e.audit, UI: e.ui, Flow: flow,
-		Workflow: httpapi.Workflow{Schedule: wf.Schedule, IdempotencyTTL: time.Hour,
-			SessionTTL: wf.SessionTTL, KioskTTL: wf.KioskTTL, ReliableChange: wf.ReliableChange},
+		Casework: e.svc, UI: e.ui,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
@@ -118,7 +116,7 @@ func newEnv(t *testing.T) *env {
 		}
 	})
 	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
-		e.api(http.MethodPut, "/v1/units/"+code, e.admin, map[string]string{"name": code + " district", "agency": agency}, http.StatusOK, nil)
+		e.api(http.MethodPut, "/v1/units/"+code, e.admin, map[string]string{"name": code + " district", "agency": agency}, http.StatusCreated, nil)
 	}
 	return e
 }

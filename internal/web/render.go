@@ -140,11 +140,12 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			}
 			return m
 		},
-		"list":        func(v ...string) []string { return v },
-		"resolutions": func() []string { return casework.ResolutionCodes },
-		"split":       func(key string) []string { a, b, _ := strings.Cut(key, "."); return []string{a, b} },
-		"time":        func(t time.Time) string { return t.In(s.loc).Format("15:04:05") },
-		"deref":       func(v *float64) float64 { return *v },
+		"list":          func(v ...string) []string { return v },
+		"resolutions":   func() []string { return casework.ResolutionCodes },
+		"interventions": func() []string { return casework.Interventions },
+		"split":         func(key string) []string { a, b, _ := strings.Cut(key, "."); return []string{a, b} },
+		"time":          func(t time.Time) string { return t.In(s.loc).Format("15:04:05") },
+		"deref":         func(v *float64) float64 { return *v },
 		"tierOf": func(t *casework.Tier) string {
 			if t == nil {
 				return ""

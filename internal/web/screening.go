@@ -14,9 +14,7 @@ import (
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/problem"
-	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/screening"
 )
 
@@ -84,24 +82,17 @@ func (s *server) createSession(rq *request) {
 			ordered = append(ordered, inst)
 		}
 	}
-	kioskTTL := time.Duration(0)
-	if mode == "kiosk" {
-		kioskTTL = s.cfg.Workflow.KioskTTL
-	}
-	var sess casework.Session
-	var token string
-	err := rq.write("session.create", func(tx *postgres.Tx) error {
-		subj, err := tx.Subject(rq.ctx, id)
-		if err != nil {
-			return err
-		}
-		sess, token, err = tx.CreateSession(rq.ctx, subj, ordered, lang, s.cfg.Workflow.SessionTTL, kioskTTL)
-		return err
-	})
-	if err != nil {
+	opened, _, err := s.d.Casework.OpenSession(rq.ctx, rq.call(), id, casework.SessionInput{Instruments: ordered, Language: lang, Kiosk: mode == "kiosk"})
+	var inv *problem.Invalid
+	switch err := rq.check("session.create", err); {
+	case errors.As(err, &inv):
+		rq.redirect(back + "?error=bad_instrument#screen")
+		return
+	case err != nil:
 		rq.fail(err)
 		return
 	}
+	sess, token := opened.Session, opened.KioskToken
 	switch mode {
 	case "form":
 		rq.redirect("/sessions/" + sess.ID + "/form")
@@ -205,19 +196,31 @@ func selected(it screening.Item, raw json.RawMessage) (int, bool) {
 	return 0, false
 }
 
-// loadSession runs fn on the flow's session in one audited unit of work.
-// A kiosk sees its own session only; its pages speak the session's language.
-func (s *server) loadSession(rq *request, f flow, action string, fn func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error) error {
-	return rq.write(action, func(tx *postgres.Tx) error {
-		sess, subj, err := tx.Session(rq.ctx, f.id)
-		if err != nil {
-			return err
-		}
-		if f.kiosk {
-			rq.setLang(sess.Language)
-		}
-		return fn(tx, &sess, subj)
-	})
+// loadSession reads the flow's session (one audited read) and runs fn on
+// it. A kiosk sees its own session only; its pages speak the session's
+// language.
+func (s *server) loadSession(rq *request, f flow, fn func(sess *casework.Session, subj casework.Subject) error) error {
+	v, err := s.d.Casework.Session(rq.ctx, rq.call(), f.id)
+	if err := rq.check("session.read", err); err != nil {
+		return err
+	}
+	if f.kiosk {
+		rq.setLang(v.Language)
+	}
+	return fn(&v.Session, v.Subject)
+}
+
+// saveAnswers stores answers of the flow's session through the use case
+// the API's autosave uses; gone is true when the session is no longer open.
+func (s *server) saveAnswers(rq *request, f flow, answers map[string]map[string]json.RawMessage) (v casework.SessionView, gone bool, err error) {
+	v, err = s.d.Casework.SaveAnswers(rq.ctx, rq.call(), f.id, answers)
+	if errors.Is(err, casework.ErrSessionClosed) {
+		return v, true, nil
+	}
+	if f.kiosk && err == nil {
+		rq.setLang(v.Language)
+	}
+	return v, false, rq.check("session.save", err)
 }
 
 type optionView struct {
@@ -266,7 +269,7 @@ func (s *server) sessionStart(rq *request, f flow) { rq.redirect(f.url("q")) }
 func (s *server) questionPage(rq *request, f flow) {
 	var d questionData
 	var gone, review bool
-	err := s.loadSession(rq, f, "session.read", func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error {
+	err := s.loadSession(rq, f, func(sess *casework.Session, subj casework.Subject) error {
 		if sess.Status != "open" {
 			gone = true
 			return nil
@@ -340,17 +343,13 @@ func (s *server) answer(rq *request, f flow) {
 	clear := rq.r.PostFormValue("clear") == "1"
 	var next string
 	var gone bool
-	err := s.loadSession(rq, f, "session.save", func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error {
-		if sess.Status != "open" {
-			gone = true
-			return nil
-		}
-		if err := setAnswer(s, sess, inst, item, value, clear); err != nil {
-			return err
-		}
-		if err := tx.SaveSessionAnswers(rq.ctx, *sess); err != nil {
-			return err
-		}
+	raw, err := formAnswer(value, clear)
+	var v casework.SessionView
+	if err == nil {
+		v, gone, err = s.saveAnswers(rq, f, map[string]map[string]json.RawMessage{inst: {item: raw}})
+	}
+	if err == nil && !gone {
+		sess := &v.Session
 		steps := s.steps(*sess)
 		next = f.url("review")
 		for j, st := range steps {
@@ -361,8 +360,7 @@ func (s *server) answer(rq *request, f flow) {
 		if clear {
 			next = f.url("q") + "?item=" + inst + "." + item
 		}
-		return nil
-	})
+	}
 	var inv *problem.Invalid
 	switch {
 	case errors.As(err, &inv):
@@ -379,36 +377,15 @@ func (s *server) answer(rq *request, f flow) {
 // setAnswer merges one answer into the session after checking that the
 // item belongs to one of its instruments and the value is one of the item's
 // options.
-func setAnswer(s *server, sess *casework.Session, inst, item, value string, clear bool) error {
-	bad := &problem.Invalid{}
-	def, ok := s.d.Catalog.Get(inst)
-	if !ok || !slices.Contains(sess.Instruments, inst) {
-		bad.Add("instrument", "not part of this session")
-		return bad
-	}
-	if _, ok := def.Item(item); !ok {
-		bad.AddItem(item, "unknown item")
-		return bad
-	}
-	if sess.Answers == nil {
-		sess.Answers = map[string]map[string]json.RawMessage{}
-	}
-	merged := map[string]json.RawMessage{}
-	for k, v := range sess.Answers[inst] {
-		merged[k] = v
-	}
+func formAnswer(value string, clear bool) (json.RawMessage, error) {
 	if clear {
-		delete(merged, item)
-	} else {
-		v, err := strconv.Atoi(value)
-		if _, ok := def.ItemScore(item, screening.Int(v)); err != nil || !ok {
-			bad.AddItem(item, "must be one of the item's options")
-			return bad
-		}
-		merged[item] = json.RawMessage(strconv.Itoa(v))
+		return json.RawMessage("null"), nil
 	}
-	sess.Answers[inst] = merged
-	return nil
+	v, err := strconv.Atoi(value)
+	if err != nil {
+		return nil, &problem.Invalid{Errors: []problem.FieldError{{Field: "value", Detail: "must be one of the item's options"}}}
+	}
+	return json.RawMessage(strconv.Itoa(v)), nil
 }
 
 type formItem struct {
@@ -437,7 +414,7 @@ type formData struct {
 func (s *server) formPage(rq *request, f flow) {
 	var d formData
 	var gone bool
-	err := s.loadSession(rq, f, "session.read", func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error {
+	err := s.loadSession(rq, f, func(sess *casework.Session, subj casework.Subject) error {
 		if sess.Status != "open" {
 			gone = true
 			return nil
@@ -479,36 +456,31 @@ func (s *server) saveForm(rq *request, f flow) {
 		return
 	}
 	var gone bool
-	err := s.loadSession(rq, f, "session.save", func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error {
-		if sess.Status != "open" {
-			gone = true
-			return nil
+	answers := map[string]map[string]json.RawMessage{}
+	var err error
+	for k, vs := range rq.r.PostForm {
+		rest, ok := strings.CutPrefix(k, "a.")
+		if !ok {
+			continue
 		}
-		keys := make([]string, 0, len(rq.r.PostForm))
-		for k := range rq.r.PostForm {
-			keys = append(keys, k)
+		inst, item, ok := strings.Cut(rest, ".")
+		if !ok || len(vs) == 0 {
+			err = &problem.Invalid{Errors: []problem.FieldError{{Field: "answers", Detail: "malformed field name"}}}
+			break
 		}
-		slices.Sort(keys)
-		n := 0
-		for _, k := range keys {
-			rest, ok := strings.CutPrefix(k, "a.")
-			if !ok {
-				continue
-			}
-			inst, item, ok := strings.Cut(rest, ".")
-			if !ok {
-				return &problem.Invalid{Errors: []problem.FieldError{{Field: "answers", Detail: "malformed field name"}}}
-			}
-			if err := setAnswer(s, sess, inst, item, rq.r.PostForm.Get(k), false); err != nil {
-				return err
-			}
-			n++
+		raw, aerr := formAnswer(vs[0], false)
+		if aerr != nil {
+			err = aerr
+			break
 		}
-		if n == 0 {
-			return nil
+		if answers[inst] == nil {
+			answers[inst] = map[string]json.RawMessage{}
 		}
-		return tx.SaveSessionAnswers(rq.ctx, *sess)
-	})
+		answers[inst][item] = raw
+	}
+	if err == nil && len(answers) > 0 {
+		_, gone, err = s.saveAnswers(rq, f, answers)
+	}
 	htmx := rq.r.Header.Get("HX-Request") == "true"
 	var inv *problem.Invalid
 	switch {
@@ -571,7 +543,7 @@ func (s *server) reviewPage(rq *request, f flow) {
 func (s *server) review(rq *request, f flow, refused map[string]*problem.Invalid) (reviewData, bool, error) {
 	var d reviewData
 	var gone bool
-	err := s.loadSession(rq, f, "session.read", func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error {
+	err := s.loadSession(rq, f, func(sess *casework.Session, subj casework.Subject) error {
 		if sess.Status != "open" {
 			gone = true
 			return nil
@@ -654,18 +626,17 @@ func check(def *screening.Definition, answers map[string]json.RawMessage, lang s
 // submit scores and stores every instrument of the session, once. Staff go
 // to the result; a kiosk's cookie is cleared and it sees only thanks.
 func (s *server) submit(rq *request, f flow) {
-	var gone bool
-	var lang string
-	err := s.loadSession(rq, f, "session.submit", func(tx *postgres.Tx, sess *casework.Session, subj casework.Subject) error {
-		lang = sess.Language
-		if sess.Status != "open" {
-			gone = true
-			return nil
-		}
-		_, err := s.submitSession(rq, tx, *sess, subj)
-		return err
-	})
-	var refused *screenflow.Refusal
+	out, _, err := s.d.Casework.SubmitSession(rq.ctx, rq.call(), f.id)
+	gone := errors.Is(err, casework.ErrSessionClosed)
+	if gone {
+		err = nil
+	}
+	err = rq.check("session.submit", err)
+	lang := out.Language
+	if lang == "" {
+		lang = rq.lang
+	}
+	var refused *casework.Refusal
 	switch {
 	case errors.As(err, &refused):
 		d, gone, err := s.review(rq, f, refused.ByInstrument)
@@ -689,16 +660,6 @@ func (s *server) submit(rq *request, f flow) {
 	}
 }
 
-// submitSession is the session submission of POST /v1/sessions/{id}/submit,
-// through the same service; stored assessments are counted once committed.
-func (s *server) submitSession(rq *request, tx *postgres.Tx, sess casework.Session, subj casework.Subject) ([]casework.Assessment, error) {
-	as, err := s.d.Flow.Submit(rq.ctx, tx, rq.p, sess, subj)
-	if err == nil {
-		rq.afterCommit(func() { s.d.Flow.Count(as...) })
-	}
-	return as, err
-}
-
 type resultData struct {
 	Subject     string
 	Assessments []assessmentView
@@ -717,35 +678,18 @@ func (s *server) resultPage(rq *request) {
 		return
 	}
 	var d resultData
-	err := rq.write("session.read", func(tx *postgres.Tx) error {
-		sess, subj, err := tx.Session(rq.ctx, id)
-		if err != nil {
-			return err
-		}
-		d.Subject, d.Status = subj.ID, sess.Status
-		if len(sess.AssessmentIDs) == 0 {
-			return nil
-		}
-		as, err := tx.Assessments(rq.ctx, subj, postgres.AssessmentFilter{Limit: 500})
-		if err != nil {
-			return err
-		}
-		for _, a := range as {
-			if slices.Contains(sess.AssessmentIDs, a.ID) {
-				v := s.assessmentView(rq, a)
-				for _, fl := range a.Flags {
-					d.Critical = d.Critical || fl.Level == "critical"
-					d.Urgent = d.Urgent || fl.Level == "urgent"
-				}
-				d.Assessments = append(d.Assessments, v)
-			}
-		}
-		tx.Resource("session", sess.ID, subj.ID)
-		return nil
-	})
-	if err != nil {
+	res, err := s.d.Casework.SessionResult(rq.ctx, rq.call(), id)
+	if err := rq.check("session.read", err); err != nil {
 		rq.fail(err)
 		return
+	}
+	d.Subject, d.Status = res.Subject.ID, res.Status
+	for _, a := range res.Assessments {
+		for _, fl := range a.Flags {
+			d.Critical = d.Critical || fl.Level == screening.LevelCritical
+			d.Urgent = d.Urgent || fl.Level == screening.LevelUrgent
+		}
+		d.Assessments = append(d.Assessments, s.assessmentView(rq, a))
 	}
 	if d.Status == "open" {
 		rq.redirect("/sessions/" + id + "/q")
@@ -768,7 +712,7 @@ func (s *server) kiosk(h func(*request, flow)) http.Handler {
 			s.kioskInvalid(rq)
 			return
 		}
-		p, err := s.d.Cases.KioskPrincipal(r.Context(), c.Value)
+		p, err := s.d.Casework.KioskPrincipal(r.Context(), c.Value)
 		if err != nil {
 			if !errors.Is(err, auth.ErrUnauthorized) {
 				rq.fail(err)
@@ -792,7 +736,7 @@ func (s *server) kioskEntry(rq *request) {
 		return
 	}
 	if c, err := rq.r.Cookie(kioskCookie); err == nil && c.Value != "" {
-		if _, err := s.d.Cases.KioskPrincipal(rq.ctx, c.Value); err == nil {
+		if _, err := s.d.Casework.KioskPrincipal(rq.ctx, c.Value); err == nil {
 			rq.redirect("/kiosk/q")
 			return
 		}
@@ -808,7 +752,7 @@ func (s *server) kioskStart(rq *request) { s.kioskExchange(rq, rq.r.PostFormValu
 // signed in on this browser is signed out first: the person at the kiosk
 // must not be able to reach staff pages from it.
 func (s *server) kioskExchange(rq *request, token string) {
-	p, err := s.d.Cases.KioskPrincipal(rq.ctx, token)
+	p, err := s.d.Casework.KioskPrincipal(rq.ctx, token)
 	if err != nil {
 		if !errors.Is(err, auth.ErrUnauthorized) {
 			rq.fail(err)
@@ -829,7 +773,7 @@ func (s *server) kioskExchange(rq *request, token string) {
 	}
 	rq.p = p
 	s.record(rq, audit.Event{Action: "kiosk.start", ResourceType: "session", ResourceID: p.Name, Outcome: audit.Success})
-	rq.cookie(kioskCookie, token, "/kiosk", int(s.cfg.Workflow.KioskTTL.Seconds()))
+	rq.cookie(kioskCookie, token, "/kiosk", int(s.d.Casework.Policy().KioskTTL.Seconds()))
 	rq.redirect("/kiosk/q")
 }
 

@@ -6,21 +6,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/screening"
 )
 
 type flagsData struct {
-	Flags       []flagView
-	Resolutions []string
-	Level       string
-	Done        string
-	Error       string
-	Now         time.Time
+	Flags         []flagView
+	Resolutions   []string
+	Interventions []string
+	Level         string
+	Done          string
+	Error         string
+	Now           time.Time
 }
 
 var flagNotices = []string{"acknowledged", "resolved"}
@@ -30,16 +31,13 @@ var flagErrors = []string{"resolve_invalid", "not_open", "not_acknowledged"}
 // pressing level first, then by deadline.
 func (s *server) flagsPage(rq *request) {
 	q := rq.r.URL.Query()
-	d := flagsData{Resolutions: casework.ResolutionCodes, Level: q.Get("level"), Done: pick(q.Get("done"), flagNotices),
+	d := flagsData{Resolutions: casework.ResolutionCodes, Interventions: casework.Interventions, Level: q.Get("level"), Done: pick(q.Get("done"), flagNotices),
 		Error: pick(q.Get("error"), flagErrors), Now: time.Now()}
 	if d.Level != "critical" && d.Level != "urgent" && d.Level != "review" {
 		d.Level = ""
 	}
-	err := rq.write("flag.list", func(tx *postgres.Tx) error {
-		fs, err := tx.Flags(rq.ctx, postgres.FlagFilter{Level: d.Level, Limit: 500})
-		d.Flags = s.flagViews(rq, fs, rq.lang)
-		return err
-	})
+	fs, err := s.d.Casework.Flags(rq.ctx, rq.call(), casework.FlagQuery{Lang: rq.lang, FlagFilter: casework.FlagFilter{Level: screening.Level(d.Level), Limit: 500}})
+	d.Flags = s.flagViews(rq, fs, rq.lang)
 	if err != nil {
 		rq.fail(err)
 		return
@@ -57,11 +55,8 @@ func flagBack(rq *request, code string) string {
 }
 
 func (s *server) acknowledgeFlag(rq *request) {
-	err := rq.write("flag.acknowledge", func(tx *postgres.Tx) error {
-		_, err := tx.AcknowledgeFlag(rq.ctx, rq.r.PathValue("id"))
-		return err
-	})
-	switch {
+	_, err := s.d.Casework.AcknowledgeFlag(rq.ctx, rq.call(), rq.r.PathValue("id"), rq.lang)
+	switch err := rq.check("flag.acknowledge", err); {
 	case errors.Is(err, casework.ErrConflict):
 		rq.redirect(flagBack(rq, "error=not_open"))
 	case err != nil:
@@ -74,16 +69,26 @@ func (s *server) acknowledgeFlag(rq *request) {
 // resolveFlag closes an acknowledged flag with a resolution code and a
 // required note, checked by casework's rules as the API checks them.
 func (s *server) resolveFlag(rq *request) {
-	code, note := rq.r.PostFormValue("resolution_code"), rq.r.PostFormValue("note")
-	if !casework.ValidResolution(code) || !casework.ValidNote(note) {
-		rq.redirect(flagBack(rq, "error=resolve_invalid"))
+	if err := rq.r.ParseForm(); err != nil {
+		rq.errorPage(http.StatusBadRequest, "error.badrequest")
 		return
 	}
-	err := rq.write("flag.resolve", func(tx *postgres.Tx) error {
-		_, err := tx.ResolveFlag(rq.ctx, rq.r.PathValue("id"), code, note)
-		return err
-	})
-	switch {
+	in := casework.ResolveInput{ResolutionCode: rq.r.PostFormValue("resolution_code"), Note: rq.r.PostFormValue("note"),
+		Interventions: rq.r.PostForm["intervention"]}
+	if v := rq.r.PostFormValue("follow_up"); v != "" {
+		t, err := time.ParseInLocation("2006-01-02", v, rq.s.loc)
+		if err != nil {
+			rq.redirect(flagBack(rq, "error=resolve_invalid"))
+			return
+		}
+		t = t.Add(9 * time.Hour) // the morning of that day
+		in.FollowUpDue = &t
+	}
+	_, err := s.d.Casework.ResolveFlag(rq.ctx, rq.call(), rq.r.PathValue("id"), in)
+	var inv *problem.Invalid
+	switch err := rq.check("flag.resolve", err); {
+	case errors.As(err, &inv):
+		rq.redirect(flagBack(rq, "error=resolve_invalid"))
 	case errors.Is(err, casework.ErrConflict):
 		rq.redirect(flagBack(rq, "error=not_acknowledged"))
 	case err != nil:
@@ -115,43 +120,22 @@ var overrideErrors = []string{"self_approval", "already_decided", "note_too_long
 func (s *server) overridesPage(rq *request) {
 	q := rq.r.URL.Query()
 	d := overridesData{Done: pick(q.Get("done"), overrideNotices), Error: pick(q.Get("error"), overrideErrors)}
-	err := rq.write("override.list", func(tx *postgres.Tx) error {
-		os, err := tx.Overrides(rq.ctx, "", 200)
-		if err != nil {
-			return err
-		}
-		recs := map[string]casework.Recommendation{}
-		for _, o := range os {
-			v := overrideView{O: o, Own: o.RequestedBy == rq.p.Actor(), CanDecide: rq.p.Role == auth.RoleSupervisor && o.Status == "pending"}
-			if o.Status == "pending" {
-				if _, ok := recs[o.RecommendationID]; !ok {
-					subj, err := tx.Subject(rq.ctx, o.SubjectID)
-					if err != nil {
-						return err
-					}
-					rs, err := tx.Recommendations(rq.ctx, subj, 100)
-					if err != nil {
-						return err
-					}
-					for _, r := range rs {
-						recs[r.ID] = r
-					}
-				}
-				if r, ok := recs[o.RecommendationID]; ok {
-					v.Rec = s.recView(rq, r)
-					v.Rec.CanAsk = false
-				}
-				d.Pending = append(d.Pending, v)
-			} else {
-				d.Decided = append(d.Decided, v)
-			}
-		}
-		tx.Resource("overrides", "", "")
-		return nil
-	})
+	q2, err := s.d.Casework.ReviewOverrides(rq.ctx, rq.call())
 	if err != nil {
 		rq.fail(err)
 		return
+	}
+	for _, o := range q2.Overrides {
+		v := overrideView{O: o, Own: o.RequestedBy == rq.p.Actor(), CanDecide: rq.p.Role == auth.RoleSupervisor && rq.p.IsPerson() && o.Status == "pending"}
+		if o.Status == "pending" {
+			if r, ok := q2.Recommendations[o.RecommendationID]; ok {
+				v.Rec = s.recView(rq, r)
+				v.Rec.CanAsk = false
+			}
+			d.Pending = append(d.Pending, v)
+		} else {
+			d.Decided = append(d.Decided, v)
+		}
 	}
 	rq.render(http.StatusOK, "overrides", d)
 }
@@ -165,15 +149,11 @@ func (s *server) decideOverride(approve bool) func(*request) {
 	}
 	return func(rq *request) {
 		note := rq.r.PostFormValue("note")
-		if len([]rune(note)) > casework.MaxNoteRunes {
+		_, err := s.d.Casework.DecideOverride(rq.ctx, rq.call(), rq.r.PathValue("id"), approve, note)
+		var inv *problem.Invalid
+		switch err := rq.check(action, err); {
+		case errors.As(err, &inv):
 			rq.redirect("/overrides?error=note_too_long")
-			return
-		}
-		err := rq.write(action, func(tx *postgres.Tx) error {
-			_, err := tx.DecideOverride(rq.ctx, rq.r.PathValue("id"), approve, note)
-			return err
-		})
-		switch {
 		case errors.Is(err, casework.ErrForbidden):
 			rq.redirect("/overrides?error=self_approval")
 		case errors.Is(err, casework.ErrConflict):
@@ -186,25 +166,13 @@ func (s *server) decideOverride(approve bool) func(*request) {
 	}
 }
 
-// response is how flags of one level were answered against their deadline.
-type response struct {
-	Level    string
-	Answered int
-	OnTime   int
-	Late     int
-	Open     int
-	Overdue  int
-	Median   time.Duration
-	Deadline time.Duration
-}
-
 type dashboardData struct {
-	D          postgres.Dashboard
+	D          casework.Dashboard
 	Tiers      []tierCount
-	Responses  []response
-	ByUnit     []postgres.OverrideStat
-	ByReason   []postgres.OverrideStat
-	Overdue    []postgres.Due
+	Responses  []casework.FlagResponse
+	ByUnit     []casework.OverrideStat
+	ByReason   []casework.OverrideStat
+	Overdue    []casework.Due
 	WindowDays int
 }
 
@@ -216,41 +184,17 @@ type tierCount struct {
 
 const dashboardWindowDays = 90
 
-// dashboardPage is the unit's overview: tiers, flag response against
-// deadlines, override rates and direction, overdue reassessments and
-// new-entrant screening coverage.
+// dashboardPage is the caller's overview (the same use case as GET
+// /v1/dashboard): tiers, flag response against deadlines, override rates
+// and direction, overdue screenings, new-entrant coverage and, per unit,
+// the period's screening and intervention figures.
 func (s *server) dashboardPage(rq *request) {
-	d := dashboardData{WindowDays: dashboardWindowDays}
-	since := time.Now().UTC().AddDate(0, 0, -dashboardWindowDays)
-	var flags []casework.Flag
-	err := rq.write("dashboard.read", func(tx *postgres.Tx) error {
-		var err error
-		if d.D, err = tx.Dashboard(rq.ctx, s.cfg.Workflow.Schedule, dashboardWindowDays); err != nil {
-			return err
-		}
-		for _, st := range []string{"", "resolved"} {
-			fs, err := tx.Flags(rq.ctx, postgres.FlagFilter{Status: st, Limit: 500})
-			if err != nil {
-				return err
-			}
-			flags = append(flags, fs...)
-		}
-		if d.ByUnit, err = tx.OverrideAnalytics(rq.ctx, "unit", since); err != nil {
-			return err
-		}
-		if d.ByReason, err = tx.OverrideAnalytics(rq.ctx, "reason", since); err != nil {
-			return err
-		}
-		if d.Overdue, err = tx.Schedule(rq.ctx, s.cfg.Workflow.Schedule, true, nil, 50); err != nil {
-			return err
-		}
-		tx.Resource("dashboard", "", "")
-		return nil
-	})
+	o, err := s.d.Casework.Dashboard(rq.ctx, rq.call(), casework.DashboardQuery{WindowDays: dashboardWindowDays})
 	if err != nil {
 		rq.fail(err)
 		return
 	}
+	d := dashboardData{D: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason, Overdue: o.Overdue, WindowDays: dashboardWindowDays}
 	for _, t := range []string{"strict", "ordinary", "lenient", "unassigned"} {
 		tc := tierCount{Tier: t, Count: d.D.Tiers[t]}
 		if d.D.Subjects > 0 {
@@ -258,49 +202,7 @@ func (s *server) dashboardPage(rq *request) {
 		}
 		d.Tiers = append(d.Tiers, tc)
 	}
-	d.Responses = flagResponses(flags, time.Now(), s.cfg.Workflow)
 	rq.render(http.StatusOK, "dashboard", d)
-}
-
-// flagResponses measures, per level, how long acknowledgement took against
-// the deadline, over the flags given.
-func flagResponses(flags []casework.Flag, now time.Time, wf Workflow) []response {
-	var out []response
-	for _, lvl := range []string{"critical", "urgent", "review"} {
-		r := response{Level: lvl}
-		if wf.Flags != (casework.FlagPolicy{}) {
-			r.Deadline = wf.Flags.Deadline(lvl, now).Sub(now)
-		}
-		var times []time.Duration
-		for _, f := range flags {
-			if f.Level != lvl {
-				continue
-			}
-			if r.Deadline == 0 {
-				r.Deadline = f.Deadline.Sub(f.RaisedAt)
-			}
-			if f.AcknowledgedAt == nil {
-				r.Open++
-				if now.After(f.Deadline) {
-					r.Overdue++
-				}
-				continue
-			}
-			r.Answered++
-			times = append(times, f.AcknowledgedAt.Sub(f.RaisedAt))
-			if f.AcknowledgedAt.After(f.Deadline) {
-				r.Late++
-			} else {
-				r.OnTime++
-			}
-		}
-		if len(times) > 0 {
-			sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-			r.Median = times[len(times)/2]
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 type modelsData struct {

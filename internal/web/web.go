@@ -5,9 +5,8 @@
 // and a little progressive enhancement (htmx, vendored); they work without
 // JavaScript where reasonable.
 //
-// Every read or write of a person's data goes through postgres.Cases.Write,
-// so that it is audited in the same transaction, exactly as the JSON API
-// does. The UI logs nothing personal: no names, answers, notes or paths with
+// Every read or write of a person's data is a use case of casework.Service,
+// audited in its own transaction, exactly as the JSON API calls it. The UI logs nothing personal: no names, answers, notes or paths with
 // identifiers.
 package web
 
@@ -32,9 +31,7 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
-	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/riskmodel"
-	"github.com/sunpath/sunpath/internal/screenflow"
 )
 
 // Config is the web UI's configuration.
@@ -50,32 +47,16 @@ type Config struct {
 	DefaultModel string
 	// Location is the time zone dates are shown in; time.Local when nil.
 	Location *time.Location
-	Workflow Workflow
-}
-
-// Workflow is the case workflow's policy, as the JSON API applies it.
-type Workflow struct {
-	Schedule       casework.Schedule
-	SessionTTL     time.Duration  // how long a screening session stays open
-	KioskTTL       time.Duration  // how long a kiosk link works
-	ReliableChange map[string]int // instrument → points of reliable change
-	// Flags are the acknowledgement deadlines of the store's flag policy,
-	// shown on the dashboard.
-	Flags casework.FlagPolicy
 }
 
 // Deps are the services the pages call.
 type Deps struct {
-	Log     *slog.Logger
-	Auth    *auth.Service
-	Cases   *postgres.Cases
-	Catalog *instrument.Catalog
-	Models  map[string]*riskmodel.Model
-	// Flow scores, stores and counts administrations, as for the API.
-	Flow *screenflow.Service
-	// Audit records what has no transaction of its own: sign-ins, account
-	// administration and denied reads. Optional.
-	Audit *postgres.AuditStore
+	Log  *slog.Logger
+	Auth *auth.Service
+	// Casework owns every use case; the pages call it as the API does.
+	Casework *casework.Service
+	Catalog  *instrument.Catalog
+	Models   map[string]*riskmodel.Model
 }
 
 // Cookie names. The session cookie is the JSON API's: signing in on a page
@@ -107,17 +88,11 @@ type server struct {
 // New returns the UI's root handler. It fails when a template or message
 // file is broken, or a required dependency is missing.
 func New(cfg Config, d Deps) (http.Handler, error) {
-	if d.Log == nil || d.Auth == nil || d.Cases == nil || d.Catalog == nil {
-		return nil, errors.New("web: Log, Auth, Cases and Catalog are required")
+	if d.Log == nil || d.Auth == nil || d.Casework == nil || d.Catalog == nil {
+		return nil, errors.New("web: Log, Auth, Casework and Catalog are required")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.Workflow.SessionTTL <= 0 {
-		cfg.Workflow.SessionTTL = 24 * time.Hour
-	}
-	if cfg.Workflow.KioskTTL <= 0 {
-		cfg.Workflow.KioskTTL = 2 * time.Hour
 	}
 	s := &server{cfg: cfg, d: d, log: d.Log, loc: cfg.Location}
 	if s.loc == nil {
@@ -143,7 +118,6 @@ func (s *server) routes() {
 	staff := []auth.Role{auth.RoleAdmin, auth.RoleSupervisor, auth.RoleCounselor}
 	admins := []auth.Role{auth.RoleAdmin}
 	supervisors := []auth.Role{auth.RoleSupervisor}
-	leads := []auth.Role{auth.RoleAdmin, auth.RoleSupervisor}
 
 	m.Handle("GET /static/", s.staticHandler())
 	m.Handle("GET /{$}", s.page(nil, s.home))
@@ -155,6 +129,8 @@ func (s *server) routes() {
 	m.Handle("GET /subjects/{id}", s.page(staff, s.subjectPage))
 	m.Handle("POST /subjects/{id}/sessions", s.page(staff, s.createSession))
 	m.Handle("POST /recommendations/{id}/overrides", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.requestOverride))
+	m.Handle("POST /recommendations/{id}/accept", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.acceptRecommendation))
+	m.Handle("POST /subjects/{id}/recommendations", s.page(staff, s.requestRecommendation))
 
 	m.Handle("GET /sessions/{id}", s.page(staff, s.staffFlow(s.sessionStart)))
 	m.Handle("GET /sessions/{id}/q", s.page(staff, s.staffFlow(s.questionPage)))
@@ -179,7 +155,7 @@ func (s *server) routes() {
 	m.Handle("GET /overrides", s.page(staff, s.overridesPage))
 	m.Handle("POST /overrides/{id}/approve", s.page(supervisors, s.decideOverride(true)))
 	m.Handle("POST /overrides/{id}/reject", s.page(supervisors, s.decideOverride(false)))
-	m.Handle("GET /dashboard", s.page(leads, s.dashboardPage))
+	m.Handle("GET /dashboard", s.page(staff, s.dashboardPage))
 	m.Handle("GET /models", s.page(staff, s.modelsPage))
 	m.Handle("GET /models/{name}/{$}", s.page(staff, s.modelPage))
 	m.Handle("GET /models/{name}/calibration.svg", s.page(staff, s.calibrationSVG))
@@ -236,12 +212,7 @@ type request struct {
 	user bool // a signed-in person (not a kiosk)
 	lang string
 	loc  *i18n.Localizer
-	// committed runs after the current unit of work commits.
-	committed []func()
 }
-
-// afterCommit defers fn until the unit of work in progress has committed.
-func (rq *request) afterCommit(fn func()) { rq.committed = append(rq.committed, fn) }
 
 func (s *server) newRequest(w http.ResponseWriter, r *http.Request) *request {
 	rq := &request{s: s, w: w, r: r, ctx: r.Context()}
@@ -321,22 +292,15 @@ func signinURL(next string) string {
 	return "/signin?next=" + urlQueryEscape(next)
 }
 
-// write runs fn as one audited unit of work, like the JSON API's handlers.
-func (rq *request) write(action string, fn func(tx *postgres.Tx) error) error {
-	op := postgres.Op{Principal: rq.p, Audit: audit.Event{Actor: rq.p.Actor(), Role: string(rq.p.Role), Action: action, RequestID: rq.requestID()}}
-	rq.committed = nil
-	_, _, err := rq.s.d.Cases.Write(rq.ctx, op, func(tx *postgres.Tx) (postgres.Reply, error) {
-		return postgres.Reply{}, fn(tx)
-	})
-	if err == nil {
-		for _, f := range rq.committed {
-			f()
-		}
-	}
-	rq.committed = nil
+// call is the use-case call of the page's request.
+func (rq *request) call() casework.Call {
+	return casework.Call{Principal: rq.p, RequestID: rq.requestID()}
+}
+
+// check records a use case's refusal for scope as a denial, as the API's
+// audit trail does (the use case's transaction rolled back), and returns err.
+func (rq *request) check(action string, err error) error {
 	if errors.Is(err, casework.ErrOutOfScope) {
-		// The transaction rolled back: record the denial on its own, as the
-		// API's audit trail does.
 		rq.s.record(rq, audit.Event{Action: action, Outcome: audit.Denied})
 	}
 	return err
@@ -345,9 +309,6 @@ func (rq *request) write(action string, fn func(tx *postgres.Tx) error) error {
 // record writes an audit event outside a transaction: for sign-ins,
 // account administration and denials. Failures are logged, never shown.
 func (s *server) record(rq *request, ev audit.Event) {
-	if s.d.Audit == nil {
-		return
-	}
 	if ev.Actor == "" {
 		ev.Actor, ev.Role = "anonymous", "anonymous"
 		if rq.user || rq.p.Kind == auth.KindKiosk {
@@ -358,7 +319,7 @@ func (s *server) record(rq *request, ev audit.Event) {
 	if ev.Detail == "" {
 		ev.Detail = "{}"
 	}
-	if err := s.d.Audit.Record(context.WithoutCancel(rq.ctx), ev); err != nil {
+	if err := s.d.Casework.Record(context.WithoutCancel(rq.ctx), ev); err != nil {
 		s.log.Error("audit event not written", "action", ev.Action, "err", err)
 	}
 }
@@ -381,7 +342,7 @@ func (rq *request) fail(err error) {
 		rq.notFound()
 	case errors.Is(err, casework.ErrForbidden):
 		rq.forbidden()
-	case errors.Is(err, postgres.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, casework.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		rq.errorPage(http.StatusServiceUnavailable, "error.unavailable")
 	default:
 		rq.s.log.Error("page failed", "request_id", rq.requestID(), "method", rq.r.Method, "err", err)
