@@ -143,6 +143,10 @@ func defaults() map[string]any {
 		"jobs.seal_interval":         "1s",
 		"jobs.escalate_interval":     "15s",
 		"jobs.deliver_interval":      "2s",
+
+		// Hardening (issue 17).
+		"http.unauthenticated_per_second": h.UnauthenticatedRate,
+		"http.unauthenticated_burst":      h.UnauthenticatedBurst,
 	}
 }
 
@@ -206,6 +210,9 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		TLSKeyFile:        p.str("http.tls_key_file"),
 		CallerRate:        float64(p.intIn("http.rate_limit_per_second", 0, 1000000)),
 		CallerBurst:       p.intIn("http.rate_limit_burst", 1, 1000000),
+
+		UnauthenticatedRate:  float64(p.intIn("http.unauthenticated_per_second", 0, 1000000)),
+		UnauthenticatedBurst: p.intIn("http.unauthenticated_burst", 1, 1000000),
 	}
 	if (cfg.HTTP.TLSCertFile == "") != (cfg.HTTP.TLSKeyFile == "") {
 		p.fail("http.tls_cert_file", "set both http.tls_cert_file and http.tls_key_file, or neither")

@@ -111,7 +111,7 @@ func (s *Server) buildRouter() error {
 	if s.deps.Audit != nil {
 		v1.Use(s.auditTrail)
 	}
-	v1.Use(s.authenticate, s.limitCallers)
+	v1.Use(s.limitAddresses, s.authenticate, s.limitCallers)
 	for _, r := range s.routes {
 		hs := []gin.HandlerFunc{}
 		if pol := policy[r.Method+" "+r.Path]; pol.Scope != scopePublic {

@@ -42,6 +42,11 @@ type Config struct {
 	// Sign-in attempts are limited by auth.Service.LimitLogins.
 	CallerRate  float64
 	CallerBurst int
+	// Failed authentications (401) allowed per client address: per second
+	// and burst. Beyond them the address is refused 429 before any
+	// credential is looked up. Zero rate disables.
+	UnauthenticatedRate  float64
+	UnauthenticatedBurst int
 }
 
 // DefaultConfig returns the defaults used when a setting is not given.
@@ -54,6 +59,9 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      1 << 20,
 		CallerRate:        100,
 		CallerBurst:       200,
+
+		UnauthenticatedRate:  5,
+		UnauthenticatedBurst: 200,
 	}
 }
 
@@ -103,6 +111,9 @@ type Server struct {
 	metrics  *httpMetrics
 	stopping atomic.Bool
 	callers  *ratelimit.Limiter
+
+	unauthenticated *ratelimit.Limiter // failed authentications per client address
+	refusals        *refusals
 }
 
 // New builds the server and its router.
@@ -115,7 +126,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: d.Log, deps: d,
-		callers: ratelimit.New(cfg.CallerRate, cfg.CallerBurst)}
+		callers:         ratelimit.New(cfg.CallerRate, cfg.CallerBurst),
+		unauthenticated: ratelimit.New(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
+		refusals:        newRefusals(d.Registry)}
 	s.metrics = newHTTPMetrics(d.Registry, cfg.Version)
 	if err := s.buildRouter(); err != nil {
 		return nil, err
@@ -147,6 +160,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() { s.runRefusalFlusher(flushCtx); close(flushed) }()
+	defer func() { stopFlush(); <-flushed }()
 	errc := make(chan error, 1)
 	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
