@@ -53,6 +53,10 @@ type Config struct {
 	Jobs           JobsConfig
 	// DebugAddr, when set, serves net/http/pprof there (loopback only).
 	DebugAddr string
+	// PasswordHashMemory bounds the memory of concurrent Argon2id work;
+	// PasswordHashWait is how long a sign-in waits for a slot (then 429).
+	PasswordHashMemory int64
+	PasswordHashWait   time.Duration
 }
 
 // CryptoConfig holds the keys that seal answers, notes and names at rest.
@@ -147,6 +151,8 @@ func defaults() map[string]any {
 		// Hardening (issue 17).
 		"http.unauthenticated_per_second": h.UnauthenticatedRate,
 		"http.unauthenticated_burst":      h.UnauthenticatedBurst,
+		"auth.password_hash_memory_mib":   64,
+		"auth.password_hash_wait":         "1s",
 	}
 }
 
@@ -231,6 +237,8 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		p.fail("auth.api_key_cache_ttl", "must be a duration from 0s to 1m")
 	}
 	cfg.LoginsPerMinute = p.intIn("http.logins_per_minute", 0, 10000)
+	cfg.PasswordHashMemory = int64(p.intIn("auth.password_hash_memory_mib", 0, 1<<20)) << 20
+	cfg.PasswordHashWait = p.dur("auth.password_hash_wait")
 	cfg.Session = auth.SessionPolicy{Idle: p.dur("session.idle_timeout"), Absolute: p.dur("session.absolute_timeout")}
 	if err := cfg.LogLevel.UnmarshalText([]byte(p.str("log.level"))); err != nil {
 		p.fail("log.level", "must be debug, info, warn or error")

@@ -29,7 +29,14 @@ type server struct {
 
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve")
+	return startServerBinary(t, os.Args[0], env...)
+}
+
+// startServerBinary starts bin (this test binary, or a built sunpath) as
+// `sunpath serve`.
+func startServerBinary(t *testing.T, bin string, env ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), append([]string{"SUNPATH_TEST_AS_MAIN=1", "SUNPATH_HTTP_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_LOG_LEVEL=warn"}, env...)...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer

@@ -57,6 +57,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	authSvc := auth.NewService(accounts, cfg.Session)
 	authSvc.CacheAPIKeys(cfg.KeyCacheTTL)
 	authSvc.LimitLogins(cfg.LoginsPerMinute)
+	authSvc.BoundPasswordHashing(cfg.PasswordHashMemory, cfg.PasswordHashWait)
 
 	// Instruments and models are data checked at startup: a bad definition
 	// or a model whose sha256 does not match stops the server here.

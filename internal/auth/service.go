@@ -26,6 +26,8 @@ type Service struct {
 	// Sign-in attempts are limited per login name and, five times looser
 	// (offices share an address), per client address, for every front end.
 	byName, byAddr *ratelimit.Limiter
+
+	hashing *hashSlots // bounds concurrent Argon2id work (hashing.go); nil: unbounded
 }
 
 // LimitLogins allows perMinute sign-in attempts per login name and five
@@ -76,7 +78,9 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (t
 	}
 	u, err := s.store.UserByName(ctx, strings.ToLower(username))
 	if errors.Is(err, ErrNotFound) {
-		VerifyPassword(password, "") // same cost as a real check
+		if _, err := s.verify(ctx, password, ""); err != nil { // same cost as a real check
+			return "", Principal{}, err
+		}
 		return "", Principal{}, fmt.Errorf("unknown user: %w", ErrUnauthorized)
 	}
 	if err != nil {
@@ -84,10 +88,15 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (t
 	}
 	p = Principal{Kind: KindUser, ID: u.ID, Name: u.Username, Role: u.Role, Unit: u.Unit}
 	if u.Locked {
-		VerifyPassword(password, "")
+		if _, err := s.verify(ctx, password, ""); err != nil {
+			return "", p, err
+		}
 		return "", p, fmt.Errorf("%w: %w", ErrLocked, ErrUnauthorized)
 	}
-	ok := VerifyPassword(password, u.PasswordHash)
+	ok, err := s.verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return "", p, err
+	}
 	locked, err := s.store.RecordLogin(ctx, u.ID, ok && !u.Disabled, MaxFailedLogins)
 	if err != nil {
 		return "", p, err
@@ -162,7 +171,7 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 			return 0, fmt.Errorf("a %s needs a unit: %w", role, ErrInvalid)
 		}
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return 0, err
 	}
@@ -191,7 +200,7 @@ func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.Li
 // ResetPassword sets a new password, clears any lockout and ends the user's
 // sessions.
 func (s *Service) ResetPassword(ctx context.Context, username, password string) error {
-	hash, err := HashPassword(password)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return err
 	}
