@@ -17,6 +17,7 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
@@ -136,13 +137,14 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	}
 
 	flow := screenflow.New(catalog, cfg.Rules, cfg.CrisisProtocol, reg)
+	refusals := refusal.New(reg) // refused requests of both front ends, audited as counts
 	// The web UI answers every path outside the API's own.
 	ui, err := web.New(web.Config{
 		CookieSecure: cfg.HTTP.CookieSecure, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default,
 		Workflow: web.Workflow{Schedule: cfg.Workflow.Schedule,
 			SessionTTL: cfg.Workflow.SessionTTL, KioskTTL: cfg.Workflow.KioskTTL, ReliableChange: cfg.Workflow.ReliableChange, Flags: cfg.Flags},
-	}, web.Deps{Log: log, Auth: authSvc, Cases: cases, Catalog: catalog, Models: models, Audit: auditStore, Flow: flow})
+	}, web.Deps{Log: log, Auth: authSvc, Cases: cases, Catalog: catalog, Models: models, Audit: auditStore, Flow: flow, Refusals: refusals})
 	if err != nil {
 		return err
 	}
@@ -163,6 +165,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		Workflow:     cfg.Workflow,
 		Flow:         flow,
 		UI:           ui,
+		Refusals:     refusals,
 	})
 	if err != nil {
 		return err

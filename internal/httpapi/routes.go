@@ -128,7 +128,8 @@ func (s *Server) buildRouter() error {
 		if s.deps.UI != nil && !strings.HasPrefix(c.Request.URL.Path, "/v1/") {
 			c.Set(ctxRoute, "ui")
 			c.Status(http.StatusOK) // gin presets 404 for unmatched routes
-			s.deps.UI.ServeHTTP(c.Writer, c.Request)
+			// The pages limit and audit sign-ins by the address the API uses.
+			s.deps.UI.ServeHTTP(c.Writer, c.Request.WithContext(auth.WithClientAddr(c.Request.Context(), c.ClientIP())))
 			return
 		}
 		writeProblem(c.Writer, c.Request, http.StatusNotFound, "", "no such resource", nil)

@@ -22,6 +22,7 @@ import (
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/postgres"
 	"github.com/sunpath/sunpath/internal/ratelimit"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screenflow"
 )
@@ -87,6 +88,9 @@ type Deps struct {
 	Audit        *postgres.AuditStore
 	Workflow     Workflow
 	Flow         *screenflow.Service
+	// Refusals counts refused requests for the audit trail; shared with the
+	// UI. Optional: New makes one.
+	Refusals *refusal.Counter
 	// UI serves every GET/POST outside /v1, /healthz, /readyz, /metrics and
 	// /openapi.json: the server-rendered web pages. It sets its own headers.
 	UI http.Handler
@@ -113,7 +117,6 @@ type Server struct {
 	callers  *ratelimit.Limiter
 
 	unauthenticated *ratelimit.Limiter // failed authentications per client address
-	refusals        *refusals
 }
 
 // New builds the server and its router.
@@ -127,8 +130,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: d.Log, deps: d,
 		callers:         ratelimit.New(cfg.CallerRate, cfg.CallerBurst),
-		unauthenticated: ratelimit.New(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
-		refusals:        newRefusals(d.Registry)}
+		unauthenticated: ratelimit.New(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst)}
+	if s.deps.Refusals == nil {
+		s.deps.Refusals = refusal.New(d.Registry)
+	}
 	s.metrics = newHTTPMetrics(d.Registry, cfg.Version)
 	if err := s.buildRouter(); err != nil {
 		return nil, err
@@ -162,7 +167,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
 	flushed := make(chan struct{})
-	go func() { s.runRefusalFlusher(flushCtx); close(flushed) }()
+	go func() { s.deps.Refusals.Run(flushCtx, s.deps.Audit, s.log); close(flushed) }()
 	defer func() { stopFlush(); <-flushed }()
 	errc := make(chan error, 1)
 	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {

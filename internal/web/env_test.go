@@ -22,6 +22,7 @@ import (
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/screenflow"
 	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/testfix"
@@ -36,10 +37,12 @@ type env struct {
 	auth  *auth.Service
 	cases *postgres.Cases
 	audit *postgres.AuditStore
-	logs  *testfix.Buffer
-	pass  string
-	admin string // admin API key
-	cms   string // case-system API key of agency hz (unit west)
+	// refusals counts rate-limited and anonymous refusals of both fronts.
+	refusals *refusal.Counter
+	logs     *testfix.Buffer
+	pass     string
+	admin    string // admin API key
+	cms      string // case-system API key of agency hz (unit west)
 }
 
 const (
@@ -58,6 +61,12 @@ func testWorkflow() Workflow {
 }
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvConfig(t, httpapi.DefaultConfig())
+}
+
+// newEnvConfig is newEnv with the API server's configuration.
+func newEnvConfig(t *testing.T, cfg httpapi.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
@@ -89,17 +98,18 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	wf := testWorkflow()
 	reg := prometheus.NewRegistry()
+	e.refusals = refusal.New(reg)
 	flow := screenflow.New(testfix.Catalog(t),
 		[]postgres.ConsecutiveRule{{Instrument: "phq9", Severities: []string{"moderately_severe", "severe"}, Count: 2, Code: "persistent_severe_depression", Level: "urgent"}},
 		map[string]string{"zh-CN": crisisZH, "en": crisisEN}, reg)
 	e.ui, err = New(Config{ModelsDir: "../../models", DefaultModel: "nij-review", Workflow: wf},
-		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testfix.Catalog(t), Models: testfix.Models(t), Audit: e.audit, Flow: flow})
+		Deps{Log: log, Auth: svc, Cases: e.cases, Catalog: testfix.Catalog(t), Models: testfix.Models(t), Audit: e.audit, Flow: flow, Refusals: e.refusals})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	srv, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{
+	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Log: log, Registry: reg, Auth: svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t), DefaultModel: "nij-review",
-		Cases: e.cases, Audit: e.audit, UI: e.ui, Flow: flow,
+		Cases: e.cases, Audit: e.audit, UI: e.ui, Flow: flow, Refusals: e.refusals,
 		Workflow: httpapi.Workflow{Schedule: wf.Schedule, IdempotencyTTL: time.Hour,
 			SessionTTL: wf.SessionTTL, KioskTTL: wf.KioskTTL, ReliableChange: wf.ReliableChange},
 	})

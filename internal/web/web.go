@@ -33,6 +33,7 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screenflow"
 )
@@ -76,6 +77,9 @@ type Deps struct {
 	// Audit records what has no transaction of its own: sign-ins, account
 	// administration and denied reads. Optional.
 	Audit *postgres.AuditStore
+	// Refusals counts rate-limited sign-ins for the audit trail (shared
+	// with the API). Optional: without it each is audited on its own.
+	Refusals *refusal.Counter
 }
 
 // Cookie names. The session cookie is the JSON API's: signing in on a page
