@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,4 +36,15 @@ func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
 			Help: "Override requests and decisions, by direction and status.",
 		}, []string{"direction", "status"}),
 	}
+}
+
+// methodLabel is the method for metrics: one of the standard methods, or
+// OTHER, so that made-up methods cannot grow the number of series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -117,5 +118,41 @@ func TestAnonymousFloodIsAuditedAsCounts(t *testing.T) {
 	if !strings.Contains(string(b), `sunpath_http_refused_total{reason="unauthenticated"}`) ||
 		!strings.Contains(string(b), `sunpath_http_refused_total{reason="rate_limited"}`) {
 		t.Error("/metrics lacks sunpath_http_refused_total by reason")
+	}
+}
+
+// TestMadeUpMethodsDoNotGrowMetrics: 300 invented HTTP methods add no series
+// to /metrics beyond one OTHER.
+func TestMadeUpMethodsDoNotGrowMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	series := func() int {
+		resp := e.do(http.MethodGet, "/metrics", "", nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		n := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "sunpath_http_request_duration_seconds_count") {
+				n++
+			}
+		}
+		return n
+	}
+	send := func(m string) {
+		req, _ := http.NewRequest(m, e.ts.URL+"/v1/instruments", nil)
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send("FOO0")
+	series() // the scrape itself is a series
+	before := series()
+	for i := 1; i <= 300; i++ {
+		send(fmt.Sprintf("M%03dX", i))
+	}
+	if after := series(); after != before {
+		t.Errorf("300 made-up methods grew sunpath_http_request_duration_seconds from %d to %d series", before, after)
 	}
 }
