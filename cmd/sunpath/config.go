@@ -57,6 +57,9 @@ type Config struct {
 	// PasswordHashWait is how long a sign-in waits for a slot (then 429).
 	PasswordHashMemory int64
 	PasswordHashWait   time.Duration
+	// LockoutBase and LockoutMax time-box sign-in locks per (name,
+	// address): the first lock and the cap of its doubling.
+	LockoutBase, LockoutMax time.Duration
 }
 
 // CryptoConfig holds the keys that seal answers, notes and names at rest.
@@ -153,6 +156,8 @@ func defaults() map[string]any {
 		"http.unauthenticated_burst":      h.UnauthenticatedBurst,
 		"auth.password_hash_memory_mib":   64,
 		"auth.password_hash_wait":         "1s",
+		"auth.lockout_base":               auth.LockoutBase.String(),
+		"auth.lockout_max":                auth.LockoutMax.String(),
 	}
 }
 
@@ -239,6 +244,10 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	cfg.LoginsPerMinute = p.intIn("http.logins_per_minute", 0, 10000)
 	cfg.PasswordHashMemory = int64(p.intIn("auth.password_hash_memory_mib", 0, 1<<20)) << 20
 	cfg.PasswordHashWait = p.dur("auth.password_hash_wait")
+	cfg.LockoutBase, cfg.LockoutMax = p.dur("auth.lockout_base"), p.dur("auth.lockout_max")
+	if cfg.LockoutMax < cfg.LockoutBase {
+		p.fail("auth.lockout_max", "must be at least auth.lockout_base")
+	}
 	cfg.Session = auth.SessionPolicy{Idle: p.dur("session.idle_timeout"), Absolute: p.dur("session.absolute_timeout")}
 	if err := cfg.LogLevel.UnmarshalText([]byte(p.str("log.level"))); err != nil {
 		p.fail("log.level", "must be debug, info, warn or error")

@@ -59,6 +59,10 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	authSvc.CacheAPIKeys(cfg.KeyCacheTTL)
 	authSvc.LimitLogins(cfg.LoginsPerMinute)
 	authSvc.BoundPasswordHashing(cfg.PasswordHashMemory, cfg.PasswordHashWait)
+	authSvc.SetLockout(cfg.LockoutBase, cfg.LockoutMax)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sunpath_login_lockouts_total",
+		Help: "Sign-in locks imposed on a (login name, client address) pair after repeated wrong passwords."},
+		func() float64 { return float64(authSvc.Lockouts()) }))
 
 	// Instruments and models are data checked at startup: a bad definition
 	// or a model whose sha256 does not match stops the server here.

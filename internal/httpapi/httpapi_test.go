@@ -313,6 +313,58 @@ func TestLockout(t *testing.T) {
 	e.login("sam")
 }
 
+// TestLockoutIsPerAddressAndTimeBoxed: five wrong passwords from one
+// address lock (name, address) for the base duration, doubling with the
+// next lock; the same person from another address signs in meanwhile, and
+// the account itself is never locked.
+func TestLockoutIsPerAddressAndTimeBoxed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const base = 500 * time.Millisecond
+	e.auth.SetLockout(base, 4*base)
+	ctx := context.Background()
+	login := func(pw, addr string) error {
+		_, _, err := e.auth.Login(ctx, "admin", pw, addr)
+		return err
+	}
+	for i := 0; i < auth.MaxFailedLogins; i++ {
+		if err := login("not the password", "203.0.113.66"); !errors.Is(err, auth.ErrUnauthorized) {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	if err := login(e.pass, "203.0.113.66"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("right password from the attacker's address while locked: %v, want ErrLocked", err)
+	}
+	if err := login(e.pass, "198.51.100.1"); err != nil {
+		t.Fatalf("the admin from another address: %v, want a session", err)
+	}
+	if e.auth.Lockouts() != 1 {
+		t.Errorf("Lockouts() = %d, want 1", e.auth.Lockouts())
+	}
+	time.Sleep(base + 100*time.Millisecond)
+	// The box ended; the next wrong password locks again, twice as long.
+	if err := login("not the password", "203.0.113.66"); !errors.Is(err, auth.ErrLocked) || e.auth.Lockouts() != 2 {
+		t.Fatalf("wrong password after the lock ended: %v (%d locks), want locked again", err, e.auth.Lockouts())
+	}
+	time.Sleep(base + 100*time.Millisecond)
+	if err := login(e.pass, "203.0.113.66"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("after %v of a doubled lock: %v, want still locked", base+100*time.Millisecond, err)
+	}
+	time.Sleep(base + 100*time.Millisecond)
+	if err := login(e.pass, "203.0.113.66"); err != nil {
+		t.Fatalf("after the doubled lock: %v, want a session", err)
+	}
+	us, err := e.auth.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		if u.Username == "admin" && u.Locked {
+			t.Error("the account itself was locked")
+		}
+	}
+}
+
 func TestProblemBodies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
