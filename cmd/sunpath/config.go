@@ -60,6 +60,9 @@ type Config struct {
 	// LockoutBase and LockoutMax time-box sign-in locks per (name,
 	// address): the first lock and the cap of its doubling.
 	LockoutBase, LockoutMax time.Duration
+	// MetricsAddr is the listener of GET /metrics, never the service port;
+	// empty disables it.
+	MetricsAddr string
 }
 
 // CryptoConfig holds the keys that seal answers, notes and names at rest.
@@ -158,6 +161,7 @@ func defaults() map[string]any {
 		"auth.password_hash_wait":         "1s",
 		"auth.lockout_base":               auth.LockoutBase.String(),
 		"auth.lockout_max":                auth.LockoutMax.String(),
+		"metrics.addr":                    "127.0.0.1:9180",
 	}
 }
 
@@ -245,6 +249,12 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	cfg.PasswordHashMemory = int64(p.intIn("auth.password_hash_memory_mib", 0, 1<<20)) << 20
 	cfg.PasswordHashWait = p.dur("auth.password_hash_wait")
 	cfg.LockoutBase, cfg.LockoutMax = p.dur("auth.lockout_base"), p.dur("auth.lockout_max")
+	if cfg.MetricsAddr = p.str("metrics.addr"); cfg.MetricsAddr != "" {
+		cfg.MetricsAddr = p.addr("metrics.addr")
+		if cfg.MetricsAddr == cfg.HTTP.Addr && !strings.HasSuffix(cfg.MetricsAddr, ":0") {
+			p.fail("metrics.addr", "must differ from http.addr: metrics are not served on the service port")
+		}
+	}
 	if cfg.LockoutMax < cfg.LockoutBase {
 		p.fail("auth.lockout_max", "must be at least auth.lockout_base")
 	}

@@ -183,6 +183,16 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		go func() { _ = dbg.ListenAndServe() }()
 		defer dbg.Close()
 	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("config key metrics.addr: listen: %w", err)
+		}
+		msrv := &http.Server{Handler: httpapi.MetricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		fmt.Fprintf(c.stdout, "Sunpath metrics on http://%s/metrics\n", mln.Addr())
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("config key http.addr: listen: %w", err)

@@ -41,6 +41,7 @@ type env struct {
 	db      *postgres.DB
 	auth    *auth.Service
 	logs    *testfix.Buffer
+	metrics *httptest.Server // the metrics listener
 	keys    map[auth.Role]string
 	pass    string
 	revoked string
@@ -134,6 +135,8 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	})
 	e.ts = httptest.NewServer(s.Handler())
 	t.Cleanup(e.ts.Close)
+	e.metrics = httptest.NewServer(MetricsHandler(reg))
+	t.Cleanup(e.metrics.Close)
 	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
 		resp := e.do(http.MethodPut, "/v1/units/"+code, e.keys[auth.RoleAdmin], map[string]string{"name": code + " district", "agency": agency})
 		resp.Body.Close()
@@ -659,13 +662,32 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 }
 
+// scrape returns the metrics listener's /metrics.
+func (e *env) scrape() []byte {
+	e.t.Helper()
+	resp, err := http.Get(e.metrics.URL + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	return b
+}
+
 func TestMetricsExposed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.do(http.MethodGet, "/v1/users", "", nil).Body.Close()
+	b := e.scrape()
+	// Not on the service port.
 	resp := e.do(http.MethodGet, "/metrics", "", nil)
-	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("GET /metrics on the service port = 200, want it served only on the metrics listener")
+	}
 	for _, want := range []string{
 		`sunpath_http_request_duration_seconds_bucket{method="GET",route="/v1/users",status="401"`,
 		"sunpath_http_requests_in_flight",

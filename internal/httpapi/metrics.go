@@ -6,7 +6,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// MetricsHandler serves reg's metrics. It is mounted on its own listener
+// (metrics.addr, loopback by default), never on the service port: series
+// such as sunpath_flags_raised_total tell who is in crisis right now.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
 
 type httpMetrics struct {
 	duration  *prometheus.HistogramVec

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
@@ -98,7 +97,6 @@ func (s *Server) buildRouter() error {
 	ops := e.Group("", securityHeaders)
 	ops.GET("/healthz", s.healthz)
 	ops.GET("/readyz", s.readyz)
-	ops.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
 	ops.GET("/openapi.json", s.openapi)
 
 	s.routes = s.table()

@@ -248,9 +248,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	if !strings.Contains(got.DisplayName, canary) {
 		t.Fatal("the canary did not even get stored; the test would prove nothing")
 	}
-	resp := e.do(http.MethodGet, "/metrics", "", nil)
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := e.scrape()
 	if len(errorBodies) < 8 {
 		t.Fatalf("only %d error bodies collected", len(errorBodies))
 	}

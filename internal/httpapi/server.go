@@ -91,7 +91,7 @@ type Deps struct {
 	// Refusals counts refused requests for the audit trail; shared with the
 	// UI. Optional: New makes one.
 	Refusals *refusal.Counter
-	// UI serves every GET/POST outside /v1, /healthz, /readyz, /metrics and
+	// UI serves every GET/POST outside /v1, /healthz, /readyz and
 	// /openapi.json: the server-rendered web pages. It sets its own headers.
 	UI http.Handler
 }
