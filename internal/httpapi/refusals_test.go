@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -149,5 +150,27 @@ func TestMadeUpMethodsDoNotGrowMetrics(t *testing.T) {
 	}
 	if after := series(); after != before {
 		t.Errorf("300 made-up methods grew sunpath_http_request_duration_seconds from %d to %d series", before, after)
+	}
+}
+
+// TestClientClosedIsNotAServerError: a request whose client went away is
+// answered (and counted) 499, logged at info, never as a 5xx error.
+func TestClientClosedIsNotAServerError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/v1/users", nil).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+auth.APIKeyPrefix+strings.Repeat("C", 43))
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != 499 {
+		t.Errorf("status = %d, want 499", rec.Code)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, "client closed request") {
+		t.Errorf("logs: %s; want an info line and no error", logs)
+	}
+	if b := e.scrape(); !strings.Contains(string(b), `route="/v1/users",status="499"`) || strings.Contains(string(b), `status="500"`) {
+		t.Error("metrics do not count the request as 499")
 	}
 }
