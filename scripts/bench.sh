@@ -30,6 +30,7 @@ URL=$(LOCALPG_MAX_CONNECTIONS=200 scripts/localpg.sh start "$dir/pg" 2>/dev/null
 export SUNPATH_DATABASE_URL=$URL
 export SUNPATH_CRYPTO_KEYS="b1:$(bin/sunpath keys generate)"
 export SUNPATH_HTTP_ADDR=127.0.0.1:0
+export SUNPATH_METRICS_ADDR=127.0.0.1:0
 export SUNPATH_HTTP_RATE_LIMIT_PER_SECOND=0 # measure the service, not the limiter
 export SUNPATH_LOG_LEVEL=warn
 bin/sunpath migrate >/dev/null

@@ -60,10 +60,10 @@ choose_os_user() {
 
 free_port() {
 	local p
-	for p in $(seq 55432 55532); do
+	for p in $(seq 15432 15532); do # below the ephemeral range (32768-60999)
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
 	done
-	die "no free port in 55432-55532"
+	die "no free port in 15432-15532"
 }
 
 url() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,6 +40,22 @@ func (c *cli) withAuth(ctx context.Context, fn func(*auth.Service) error) error 
 	}
 	defer db.Close()
 	return fn(auth.NewService(postgres.NewAccounts(db), cfg.Session))
+}
+
+// withAudit is withAuth for a change: the command is recorded in the audit
+// chain as action on resourceType/resourceID (read after fn, so fn may set
+// it), with actor cli:<os user> and its outcome.
+func (c *cli) withAudit(ctx context.Context, action, resourceType string, resourceID *string, detail map[string]any, fn func(*auth.Service) error) error {
+	db, cfg, err := c.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	err = fn(auth.NewService(postgres.NewAccounts(db), cfg.Session))
+	if aerr := auditCLI(ctx, db, action, resourceType, *resourceID, detail, err); aerr != nil && err == nil {
+		return fmt.Errorf("%s done, but its audit event was not written: %w", action, aerr)
+	}
+	return err
 }
 
 func newMigrateCmd(c *cli) *cobra.Command {
@@ -81,7 +98,7 @@ func newUserCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) error {
+			if err := c.withAudit(cmd.Context(), "user.create", "user", &username, map[string]any{"role": string(r), "unit": unit}, func(svc *auth.Service) error {
 				_, err := svc.CreateUser(cmd.Context(), username, pw, r, unit)
 				return err
 			}); err != nil {
@@ -99,14 +116,18 @@ func newUserCmd(c *cli) *cobra.Command {
 	cmd.AddCommand(create)
 
 	// change builds a subcommand that applies one change to --username.
-	change := func(use, short string, fn func(ctx context.Context, svc *auth.Service, username string) error) *cobra.Command {
+	change := func(use, short string, fn func(ctx context.Context, svc *auth.Service, username string) error, detail ...func() map[string]any) *cobra.Command {
 		var name string
 		sub := &cobra.Command{
 			Use:   use + " --username U",
 			Short: short,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := c.withAuth(cmd.Context(), func(svc *auth.Service) error { return fn(cmd.Context(), svc, name) }); err != nil {
+				var d map[string]any
+				if len(detail) > 0 {
+					d = detail[0]()
+				}
+				if err := c.withAudit(cmd.Context(), "user."+use, "user", &name, d, func(svc *auth.Service) error { return fn(cmd.Context(), svc, name) }); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "%s: done for %s\n", use, name)
@@ -124,7 +145,7 @@ func newUserCmd(c *cli) *cobra.Command {
 			return fmt.Errorf("--role: %w", err)
 		}
 		return svc.SetRole(ctx, u, r)
-	})
+	}, func() map[string]any { return map[string]any{"role": newRole} })
 	setRole.Flags().StringVar(&newRole, "role", "", "the new role (required)")
 	_ = setRole.MarkFlagRequired("role")
 	cmd.AddCommand(
@@ -180,10 +201,11 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 				t := time.Now().Add(expiresIn).UTC()
 				expires = &t
 			}
-			var key string
+			var key, rid string
 			var id int64
-			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) (err error) {
+			if err := c.withAudit(cmd.Context(), "apikey.create", "api_key", &rid, map[string]any{"role": string(r), "unit": unit}, func(svc *auth.Service) (err error) {
 				key, id, err = svc.CreateAPIKey(cmd.Context(), name, r, unit, expires)
+				rid = strconv.FormatInt(id, 10)
 				return err
 			}); err != nil {
 				return err
@@ -235,7 +257,8 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 		Short: "Revoke an API key at once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.withAuth(cmd.Context(), func(svc *auth.Service) error { return svc.RevokeAPIKey(cmd.Context(), revokeID) }); err != nil {
+			rid := strconv.FormatInt(revokeID, 10)
+			if err := c.withAudit(cmd.Context(), "apikey.revoke", "api_key", &rid, nil, func(svc *auth.Service) error { return svc.RevokeAPIKey(cmd.Context(), revokeID) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "revoked API key %d\n", revokeID)

@@ -50,6 +50,16 @@ type Config struct {
 	Jobs     JobsConfig
 	// DebugAddr, when set, serves net/http/pprof there (loopback only).
 	DebugAddr string
+	// PasswordHashMemory bounds the memory of concurrent Argon2id work;
+	// PasswordHashWait is how long a sign-in waits for a slot (then 429).
+	PasswordHashMemory int64
+	PasswordHashWait   time.Duration
+	// LockoutBase and LockoutMax time-box sign-in locks per (name,
+	// address): the first lock and the cap of its doubling.
+	LockoutBase, LockoutMax time.Duration
+	// MetricsAddr is the listener of GET /metrics, never the service port;
+	// empty disables it.
+	MetricsAddr string
 }
 
 // CryptoConfig holds the keys that seal answers, notes and names at rest.
@@ -140,6 +150,15 @@ func defaults() map[string]any {
 		"jobs.seal_interval":         "1s",
 		"jobs.escalate_interval":     "15s",
 		"jobs.deliver_interval":      "2s",
+
+		// Hardening (issue 17).
+		"http.unauthenticated_per_second": h.UnauthenticatedRate,
+		"http.unauthenticated_burst":      h.UnauthenticatedBurst,
+		"auth.password_hash_memory_mib":   64,
+		"auth.password_hash_wait":         "1s",
+		"auth.lockout_base":               auth.LockoutBase.String(),
+		"auth.lockout_max":                auth.LockoutMax.String(),
+		"metrics.addr":                    "127.0.0.1:9180",
 	}
 }
 
@@ -203,6 +222,9 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		TLSKeyFile:        p.str("http.tls_key_file"),
 		CallerRate:        float64(p.intIn("http.rate_limit_per_second", 0, 1000000)),
 		CallerBurst:       p.intIn("http.rate_limit_burst", 1, 1000000),
+
+		UnauthenticatedRate:  float64(p.intIn("http.unauthenticated_per_second", 0, 1000000)),
+		UnauthenticatedBurst: p.intIn("http.unauthenticated_burst", 1, 1000000),
 	}
 	if (cfg.HTTP.TLSCertFile == "") != (cfg.HTTP.TLSKeyFile == "") {
 		p.fail("http.tls_cert_file", "set both http.tls_cert_file and http.tls_key_file, or neither")
@@ -221,6 +243,18 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		p.fail("auth.api_key_cache_ttl", "must be a duration from 0s to 1m")
 	}
 	cfg.LoginsPerMinute = p.intIn("http.logins_per_minute", 0, 10000)
+	cfg.PasswordHashMemory = int64(p.intIn("auth.password_hash_memory_mib", 0, 1<<20)) << 20
+	cfg.PasswordHashWait = p.dur("auth.password_hash_wait")
+	cfg.LockoutBase, cfg.LockoutMax = p.dur("auth.lockout_base"), p.dur("auth.lockout_max")
+	if cfg.MetricsAddr = p.str("metrics.addr"); cfg.MetricsAddr != "" {
+		cfg.MetricsAddr = p.addr("metrics.addr")
+		if cfg.MetricsAddr == cfg.HTTP.Addr && !strings.HasSuffix(cfg.MetricsAddr, ":0") {
+			p.fail("metrics.addr", "must differ from http.addr: metrics are not served on the service port")
+		}
+	}
+	if cfg.LockoutMax < cfg.LockoutBase {
+		p.fail("auth.lockout_max", "must be at least auth.lockout_base")
+	}
 	cfg.Session = auth.SessionPolicy{Idle: p.dur("session.idle_timeout"), Absolute: p.dur("session.absolute_timeout")}
 	if err := cfg.LogLevel.UnmarshalText([]byte(p.str("log.level"))); err != nil {
 		p.fail("log.level", "must be debug, info, warn or error")

@@ -23,14 +23,22 @@ import (
 
 // server is a sunpath serve subprocess (this test binary run as main).
 type server struct {
-	cmd  *exec.Cmd
-	base string
+	cmd     *exec.Cmd
+	base    string
+	metrics string // the metrics listener's base URL
 }
 
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), append([]string{"SUNPATH_TEST_AS_MAIN=1", "SUNPATH_HTTP_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_LOG_LEVEL=warn"}, env...)...)
+	return startServerBinary(t, os.Args[0], env...)
+}
+
+// startServerBinary starts bin (this test binary, or a built sunpath) as
+// `sunpath serve`.
+func startServerBinary(t *testing.T, bin string, env ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), append([]string{"SUNPATH_TEST_AS_MAIN=1", "SUNPATH_HTTP_ADDR=127.0.0.1:0", "SUNPATH_METRICS_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_LOG_LEVEL=warn"}, env...)...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -40,10 +48,15 @@ func startServer(t *testing.T, env ...string) *server {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
 	re := regexp.MustCompile(`listening on (http://\S+)`)
+	metricsRE := regexp.MustCompile(`metrics on (http://\S+)/metrics`)
+	var metrics string
 	for sc.Scan() {
+		if m := metricsRE.FindStringSubmatch(sc.Text()); m != nil {
+			metrics = m[1]
+		}
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, stdout)
-			return &server{cmd: cmd, base: m[1]}
+			return &server{cmd: cmd, base: m[1], metrics: metrics}
 		}
 	}
 	t.Fatalf("server did not start: %s", stderr.String())

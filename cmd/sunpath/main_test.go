@@ -48,7 +48,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "serve")
 	cmd.Env = append(os.Environ(), "SUNPATH_TEST_AS_MAIN=1", "SUNPATH_DATABASE_URL="+url, "SUNPATH_HTTP_ADDR=127.0.0.1:0",
-		"SUNPATH_MODELS_DIR=../../models", "SUNPATH_CRYPTO_KEYS=e2e:"+sealed.NewKey())
+		"SUNPATH_METRICS_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_CRYPTO_KEYS=e2e:"+sealed.NewKey())
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -57,11 +57,15 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 
-	var base, adminPW string
+	var base, adminPW, metricsBase string
 	sc := bufio.NewScanner(stdout)
 	addrRE := regexp.MustCompile(`listening on (http://\S+)`)
 	pwRE := regexp.MustCompile(`administrator 'admin' with password (\S+)`)
+	metricsRE := regexp.MustCompile(`metrics on (http://\S+)/metrics`)
 	for base == "" && sc.Scan() {
+		if m := metricsRE.FindStringSubmatch(sc.Text()); m != nil {
+			metricsBase = m[1]
+		}
 		if m := pwRE.FindStringSubmatch(sc.Text()); m != nil {
 			adminPW = m[1]
 		}
@@ -133,7 +137,14 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("apikey list shows the secret or misses the key:\n%s", list)
 	}
 
-	resp = get("/metrics", "")
+	if resp = get("/metrics", ""); resp.StatusCode == http.StatusOK {
+		t.Error("GET /metrics on the service port = 200, want it only on metrics.addr")
+	}
+	resp.Body.Close()
+	resp, err = http.Get(metricsBase + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics listener (%q): %v", metricsBase, err)
+	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !bytes.Contains(b, []byte("sunpath_http_request_duration_seconds_bucket")) || !bytes.Contains(b, []byte("sunpath_db_pool_connections")) {

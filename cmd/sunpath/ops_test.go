@@ -45,7 +45,7 @@ func TestKeyRotation(t *testing.T) {
 	if code, b := call(srv.base, http.MethodPost, "/v1/subjects/K-1/assessments", `{"instrument":"phq9","language":"en","answers":{"phq9_1":1,"phq9_2":0,"phq9_3":0,"phq9_4":0,"phq9_5":0,"phq9_6":0,"phq9_7":0,"phq9_8":0,"phq9_9":0}}`); code != 201 {
 		t.Fatalf("assessment = %d %s", code, b)
 	}
-	if _, m := call(srv.base, http.MethodGet, "/metrics", ""); !strings.Contains(m, "sunpath_write_group_units_count 1\n") ||
+	if _, m := call(srv.metrics, http.MethodGet, "/metrics", ""); !strings.Contains(m, "sunpath_write_group_units_count 1\n") ||
 		!strings.Contains(m, "sunpath_write_groups_lost_total 0\n") {
 		t.Errorf("metrics lack the one group transaction of the submission")
 	}

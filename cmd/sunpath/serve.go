@@ -19,6 +19,7 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/web"
@@ -58,6 +59,11 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	authSvc := auth.NewService(accounts, cfg.Session)
 	authSvc.CacheAPIKeys(cfg.KeyCacheTTL)
 	authSvc.LimitLogins(cfg.LoginsPerMinute)
+	authSvc.BoundPasswordHashing(cfg.PasswordHashMemory, cfg.PasswordHashWait)
+	authSvc.SetLockout(cfg.LockoutBase, cfg.LockoutMax)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sunpath_login_lockouts_total",
+		Help: "Sign-in locks imposed on a (login name, client address) pair after repeated wrong passwords."},
+		func() float64 { return float64(authSvc.Lockouts()) }))
 
 	// Instruments and models are data checked at startup: a bad definition
 	// or a model whose sha256 does not match stops the server here.
@@ -140,11 +146,12 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	refusals := refusal.New(reg) // refused requests of both front ends, audited as counts
 	// The web UI answers every path outside the API's own.
 	ui, err := web.New(web.Config{
 		CookieSecure: cfg.HTTP.CookieSecure, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default,
-	}, web.Deps{Log: log, Auth: authSvc, Casework: svc, Catalog: catalog, Models: models})
+	}, web.Deps{Log: log, Auth: authSvc, Casework: svc, Catalog: catalog, Models: models, Refusals: refusals})
 	if err != nil {
 		return err
 	}
@@ -162,6 +169,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		RiskMetrics:  riskMetrics,
 		Casework:     svc,
 		UI:           ui,
+		Refusals:     refusals,
 	})
 	if err != nil {
 		return err
@@ -174,6 +182,16 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		dbg := &http.Server{Addr: cfg.DebugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = dbg.ListenAndServe() }()
 		defer dbg.Close()
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("config key metrics.addr: listen: %w", err)
+		}
+		msrv := &http.Server{Handler: httpapi.MetricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		fmt.Fprintf(c.stdout, "Sunpath metrics on http://%s/metrics\n", mln.Addr())
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {

@@ -104,6 +104,9 @@ func newKeysCmd(c *cli) *cobra.Command {
 				return fmt.Errorf("config key crypto.keys: %w", err)
 			}
 			n, err := postgres.RotateKeys(cmd.Context(), db, keys)
+			if aerr := auditCLI(cmd.Context(), db, "keys.rotate", "crypto_key", keys.Active(), map[string]any{"resealed": n}, err); aerr != nil && err == nil {
+				return fmt.Errorf("keys rotated, but the audit event was not written: %w", aerr)
+			}
 			if err != nil {
 				return err
 			}

@@ -190,7 +190,8 @@ type SessionPolicy struct {
 // absolute.
 var DefaultSessionPolicy = SessionPolicy{Idle: 30 * time.Minute, Absolute: 12 * time.Hour}
 
-// MaxFailedLogins is how many wrong passwords in a row lock an account.
+// MaxFailedLogins is how many wrong passwords in a row from one client
+// address lock that (name, address) pair for a while (lockout.go).
 const MaxFailedLogins = 5
 
 // User is a person's account as stored.
@@ -224,7 +225,8 @@ type Store interface {
 	UserByName(ctx context.Context, username string) (User, error)
 	// RecordLogin records the outcome of a password check: on success it
 	// resets the failure count; on failure it increments it and locks the
-	// account at max failures. It returns whether the account is now locked.
+	// account at max failures (never when max is 0). It returns whether the
+	// account is now locked.
 	RecordLogin(ctx context.Context, userID int64, ok bool, max int) (locked bool, err error)
 	CreateSession(ctx context.Context, tokenHash []byte, userID int64, expires time.Time) error
 	// SessionPrincipal returns the principal of a live session and touches

@@ -26,6 +26,9 @@ type Service struct {
 	// Sign-in attempts are limited per login name and, five times looser
 	// (offices share an address), per client address, for every front end.
 	byName, byAddr *ratelimit.Limiter
+
+	hashing *hashSlots // bounds concurrent Argon2id work (hashing.go); nil: unbounded
+	locks   *lockouts  // time-boxed locks per (name, address) (lockout.go)
 }
 
 // LimitLogins allows perMinute sign-in attempts per login name and five
@@ -51,7 +54,7 @@ type cachedKey struct {
 
 // NewService returns a Service over store.
 func NewService(store Store, policy SessionPolicy) *Service {
-	return &Service{store: store, policy: policy, now: time.Now, keys: map[string]cachedKey{}}
+	return &Service{store: store, policy: policy, now: time.Now, keys: map[string]cachedKey{}, locks: newLockouts()}
 }
 
 // CacheAPIKeys makes verified API keys trusted for ttl before they are
@@ -62,8 +65,10 @@ func (s *Service) CacheAPIKeys(ttl time.Duration) { s.keyTTL = ttl }
 func (s *Service) Policy() SessionPolicy { return s.policy }
 
 // Login checks a username and password and opens a session. It returns
-// ErrUnauthorized for a wrong name or password, a disabled account or one
-// that is locked (ErrLocked wraps ErrUnauthorized so callers may tell), and
+// ErrUnauthorized for a wrong name or password, a disabled account, one an
+// administrator locked, or a (name, client address) pair locked for a while
+// after MaxFailedLogins wrong passwords in a row (ErrLocked wraps
+// ErrUnauthorized so callers may tell; no password is checked), and
 // a *ratelimit.Error, before any password is checked, when the name or the
 // client address (addr) made too many attempts. The principal is returned
 // for auditing, also on failure when the account exists.
@@ -74,9 +79,15 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (t
 	if err := s.byAddr.Allow(addr); err != nil {
 		return "", Principal{}, err
 	}
-	u, err := s.store.UserByName(ctx, strings.ToLower(username))
+	name := strings.ToLower(username)
+	if s.locks.lockedFor(name, addr, s.now()) > 0 {
+		return "", Principal{}, fmt.Errorf("too many wrong passwords from this address, %w: %w", ErrLocked, ErrUnauthorized)
+	}
+	u, err := s.store.UserByName(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		VerifyPassword(password, "") // same cost as a real check
+		if _, err := s.verify(ctx, password, ""); err != nil { // same cost as a real check
+			return "", Principal{}, err
+		}
 		return "", Principal{}, fmt.Errorf("unknown user: %w", ErrUnauthorized)
 	}
 	if err != nil {
@@ -84,13 +95,25 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (t
 	}
 	p = Principal{Kind: KindUser, ID: u.ID, Name: u.Username, Role: u.Role, Unit: u.Unit}
 	if u.Locked {
-		VerifyPassword(password, "")
+		if _, err := s.verify(ctx, password, ""); err != nil {
+			return "", p, err
+		}
 		return "", p, fmt.Errorf("%w: %w", ErrLocked, ErrUnauthorized)
 	}
-	ok := VerifyPassword(password, u.PasswordHash)
-	locked, err := s.store.RecordLogin(ctx, u.ID, ok && !u.Disabled, MaxFailedLogins)
+	ok, err := s.verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return "", p, err
+	}
+	// The stored count is for administrators to see; it no longer locks
+	// the account (max 0), the time-boxed lock per address does.
+	if _, err := s.store.RecordLogin(ctx, u.ID, ok && !u.Disabled, 0); err != nil {
+		return "", p, err
+	}
+	locked := false
+	if ok && !u.Disabled {
+		s.locks.succeed(name, addr)
+	} else if !ok {
+		locked = s.locks.fail(name, addr, s.now()) > 0
 	}
 	switch {
 	case u.Disabled:
@@ -162,7 +185,7 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 			return 0, fmt.Errorf("a %s needs a unit: %w", role, ErrInvalid)
 		}
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return 0, err
 	}
@@ -191,7 +214,7 @@ func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.Li
 // ResetPassword sets a new password, clears any lockout and ends the user's
 // sessions.
 func (s *Service) ResetPassword(ctx context.Context, username, password string) error {
-	hash, err := HashPassword(password)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -203,8 +226,10 @@ func (s *Service) SetDisabled(ctx context.Context, username string, disabled boo
 	return s.store.UpdateUser(ctx, username, UserChange{Disabled: &disabled})
 }
 
-// Unlock clears a lockout after repeated failed logins.
+// Unlock clears a lockout after repeated failed logins, the stored one and
+// this process's time-boxed ones.
 func (s *Service) Unlock(ctx context.Context, username string) error {
+	s.locks.clearName(strings.ToLower(username))
 	return s.store.UpdateUser(ctx, username, UserChange{Unlock: true})
 }
 

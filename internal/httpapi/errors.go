@@ -26,6 +26,10 @@ var (
 	errUnauthorized = auth.ErrUnauthorized
 )
 
+// statusClientClosed (nginx's 499) marks a request whose client went away
+// before the answer: logged and counted as such, never as a server error.
+const statusClientClosed = 499
+
 // status maps an error to its HTTP status. It is the only place that does.
 func status(err error) int {
 	var inv *problem.Invalid
@@ -52,6 +56,8 @@ func status(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, auth.ErrInvalid):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, context.Canceled):
+		return statusClientClosed
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, casework.ErrUnavailable):
@@ -74,6 +80,12 @@ func (s *Server) fail(c *gin.Context, err error) {
 		}
 	case http.StatusNotFound:
 		detail = "no such resource"
+	}
+	if code == statusClientClosed {
+		s.log.Info("client closed request", "request_id", requestID(c), "route", c.FullPath())
+		c.Set(ctxError, err)
+		c.AbortWithStatus(code) // nobody is listening for a body
+		return
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "request_id", requestID(c), "route", c.FullPath(), "status", code, "err", err)

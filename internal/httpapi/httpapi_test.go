@@ -42,6 +42,7 @@ type env struct {
 	db      *postgres.DB
 	auth    *auth.Service
 	logs    *testfix.Buffer
+	metrics *httptest.Server // the metrics listener
 	keys    map[auth.Role]string
 	pass    string
 	revoked string
@@ -135,6 +136,8 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	})
 	e.ts = httptest.NewServer(s.Handler())
 	t.Cleanup(e.ts.Close)
+	e.metrics = httptest.NewServer(MetricsHandler(reg))
+	t.Cleanup(e.metrics.Close)
 	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
 		resp := e.do(http.MethodPut, "/v1/units/"+code, e.keys[auth.RoleAdmin], map[string]string{"name": code + " district", "agency": agency})
 		resp.Body.Close()
@@ -312,6 +315,58 @@ func TestLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.login("sam")
+}
+
+// TestLockoutIsPerAddressAndTimeBoxed: five wrong passwords from one
+// address lock (name, address) for the base duration, doubling with the
+// next lock; the same person from another address signs in meanwhile, and
+// the account itself is never locked.
+func TestLockoutIsPerAddressAndTimeBoxed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const base = 500 * time.Millisecond
+	e.auth.SetLockout(base, 4*base)
+	ctx := context.Background()
+	login := func(pw, addr string) error {
+		_, _, err := e.auth.Login(ctx, "admin", pw, addr)
+		return err
+	}
+	for i := 0; i < auth.MaxFailedLogins; i++ {
+		if err := login("not the password", "203.0.113.66"); !errors.Is(err, auth.ErrUnauthorized) {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	if err := login(e.pass, "203.0.113.66"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("right password from the attacker's address while locked: %v, want ErrLocked", err)
+	}
+	if err := login(e.pass, "198.51.100.1"); err != nil {
+		t.Fatalf("the admin from another address: %v, want a session", err)
+	}
+	if e.auth.Lockouts() != 1 {
+		t.Errorf("Lockouts() = %d, want 1", e.auth.Lockouts())
+	}
+	time.Sleep(base + 100*time.Millisecond)
+	// The box ended; the next wrong password locks again, twice as long.
+	if err := login("not the password", "203.0.113.66"); !errors.Is(err, auth.ErrLocked) || e.auth.Lockouts() != 2 {
+		t.Fatalf("wrong password after the lock ended: %v (%d locks), want locked again", err, e.auth.Lockouts())
+	}
+	time.Sleep(base + 100*time.Millisecond)
+	if err := login(e.pass, "203.0.113.66"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("after %v of a doubled lock: %v, want still locked", base+100*time.Millisecond, err)
+	}
+	time.Sleep(base + 100*time.Millisecond)
+	if err := login(e.pass, "203.0.113.66"); err != nil {
+		t.Fatalf("after the doubled lock: %v, want a session", err)
+	}
+	us, err := e.auth.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		if u.Username == "admin" && u.Locked {
+			t.Error("the account itself was locked")
+		}
+	}
 }
 
 func TestProblemBodies(t *testing.T) {
@@ -608,13 +663,32 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 }
 
+// scrape returns the metrics listener's /metrics.
+func (e *env) scrape() []byte {
+	e.t.Helper()
+	resp, err := http.Get(e.metrics.URL + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	return b
+}
+
 func TestMetricsExposed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.do(http.MethodGet, "/v1/users", "", nil).Body.Close()
+	b := e.scrape()
+	// Not on the service port.
 	resp := e.do(http.MethodGet, "/metrics", "", nil)
-	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("GET /metrics on the service port = 200, want it served only on the metrics listener")
+	}
 	for _, want := range []string{
 		`sunpath_http_request_duration_seconds_bucket{method="GET",route="/v1/users",status="401"`,
 		"sunpath_http_requests_in_flight",

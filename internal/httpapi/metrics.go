@@ -1,11 +1,22 @@
 package httpapi
 
 import (
+	"net/http"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// MetricsHandler serves reg's metrics. It is mounted on its own listener
+// (metrics.addr, loopback by default), never on the service port: series
+// such as sunpath_flags_raised_total tell who is in crisis right now.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
 
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
@@ -30,4 +41,15 @@ func newHTTPMetrics(reg *prometheus.Registry, version string) *httpMetrics {
 			Help: "HTTP requests being answered now.",
 		}),
 	}
+}
+
+// methodLabel is the method for metrics: one of the standard methods, or
+// OTHER, so that made-up methods cannot grow the number of series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }

@@ -88,7 +88,7 @@ func (s *Server) instrument(c *gin.Context) {
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	c.Next()
-	s.metrics.duration.WithLabelValues(routeLabel(c), c.Request.Method, strconv.Itoa(c.Writer.Status())).
+	s.metrics.duration.WithLabelValues(routeLabel(c), methodLabel(c.Request.Method), strconv.Itoa(c.Writer.Status())).
 		Observe(time.Since(start).Seconds())
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
@@ -102,7 +101,6 @@ func (s *Server) buildRouter() error {
 	ops := e.Group("", securityHeaders)
 	ops.GET("/healthz", s.healthz)
 	ops.GET("/readyz", s.readyz)
-	ops.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
 	ops.GET("/openapi.json", s.openapi)
 
 	s.routes = s.table()
@@ -113,7 +111,7 @@ func (s *Server) buildRouter() error {
 	}
 	v1 := e.Group("", securityHeaders, s.limitBody)
 	v1.Use(s.auditTrail)
-	v1.Use(s.authenticate, s.limitCallers)
+	v1.Use(s.limitAddresses, s.authenticate, s.limitCallers)
 	for _, r := range s.routes {
 		hs := []gin.HandlerFunc{}
 		if pol := policy[r.Method+" "+r.Path]; pol.Scope != scopePublic {
@@ -130,7 +128,8 @@ func (s *Server) buildRouter() error {
 		if s.deps.UI != nil && !strings.HasPrefix(c.Request.URL.Path, "/v1/") {
 			c.Set(ctxRoute, "ui")
 			c.Status(http.StatusOK) // gin presets 404 for unmatched routes
-			s.deps.UI.ServeHTTP(c.Writer, c.Request)
+			// The pages limit and audit sign-ins by the address the API uses.
+			s.deps.UI.ServeHTTP(c.Writer, c.Request.WithContext(auth.WithClientAddr(c.Request.Context(), c.ClientIP())))
 			return
 		}
 		writeProblem(c.Writer, c.Request, http.StatusNotFound, "", "no such resource", nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/ratelimit"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 )
 
@@ -40,6 +41,11 @@ type Config struct {
 	// Sign-in attempts are limited by auth.Service.LimitLogins.
 	CallerRate  float64
 	CallerBurst int
+	// Failed authentications (401) allowed per client address: per second
+	// and burst. Beyond them the address is refused 429 before any
+	// credential is looked up. Zero rate disables.
+	UnauthenticatedRate  float64
+	UnauthenticatedBurst int
 }
 
 // DefaultConfig returns the defaults used when a setting is not given.
@@ -52,6 +58,9 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      1 << 20,
 		CallerRate:        100,
 		CallerBurst:       200,
+
+		UnauthenticatedRate:  5,
+		UnauthenticatedBurst: 200,
 	}
 }
 
@@ -75,7 +84,10 @@ type Deps struct {
 	RiskMetrics  *riskmodel.Metrics
 	// Casework owns every use case of the case work (and the audit log).
 	Casework *casework.Service
-	// UI serves every GET/POST outside /v1, /healthz, /readyz, /metrics and
+	// Refusals counts refused requests for the audit trail; shared with the
+	// UI. Optional: New makes one.
+	Refusals *refusal.Counter
+	// UI serves every GET/POST outside /v1, /healthz, /readyz and
 	// /openapi.json: the server-rendered web pages. It sets its own headers.
 	UI http.Handler
 }
@@ -90,6 +102,8 @@ type Server struct {
 	metrics  *httpMetrics
 	stopping atomic.Bool
 	callers  *ratelimit.Limiter
+
+	unauthenticated *ratelimit.Limiter // failed authentications per client address
 }
 
 // New builds the server and its router.
@@ -102,7 +116,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: d.Log, deps: d,
-		callers: ratelimit.New(cfg.CallerRate, cfg.CallerBurst)}
+		callers:         ratelimit.New(cfg.CallerRate, cfg.CallerBurst),
+		unauthenticated: ratelimit.New(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst)}
+	if s.deps.Refusals == nil {
+		s.deps.Refusals = refusal.New(d.Registry)
+	}
 	s.metrics = newHTTPMetrics(d.Registry, cfg.Version)
 	if err := s.buildRouter(); err != nil {
 		return nil, err
@@ -134,6 +152,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() { s.deps.Refusals.Run(flushCtx, s.deps.Casework, s.log); close(flushed) }()
+	defer func() { stopFlush(); <-flushed }()
 	errc := make(chan error, 1)
 	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}

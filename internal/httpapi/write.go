@@ -75,6 +75,9 @@ func (s *Server) auditTrail(c *gin.Context) {
 		return
 	}
 	code := c.Writer.Status()
+	if s.refused(c, code) {
+		return // audited as a per-minute count (refusals.go)
+	}
 	mutating := c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead
 	e, _ := c.Get(ctxError)
 	err, _ := e.(error)

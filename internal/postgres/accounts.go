@@ -71,7 +71,7 @@ func (a *Accounts) RecordLogin(ctx context.Context, userID int64, ok bool, max i
 		}
 		return c.QueryRow(ctx,
 			`UPDATE users SET failed_logins = failed_logins + 1,
-			        locked_at = CASE WHEN failed_logins + 1 >= $2 THEN coalesce(locked_at, now()) ELSE locked_at END
+			        locked_at = CASE WHEN $2 > 0 AND failed_logins + 1 >= $2 THEN coalesce(locked_at, now()) ELSE locked_at END
 			  WHERE id = $1 RETURNING locked_at IS NOT NULL`, userID, max).Scan(&locked)
 	})
 	return locked, err

@@ -62,7 +62,32 @@ func (l *Limiter) Allow(key string) error {
 		return nil
 	}
 	now := time.Now()
+	b := l.bucket(key, now)
+	r := b.l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return &Error{Retry: d}
+	}
+	return nil
+}
+
+// Check returns an *Error when key has no token left, without taking one:
+// with Allow called only for some outcomes (a failed sign-in, a refused
+// credential) it limits those outcomes while checking every attempt.
+func (l *Limiter) Check(key string) error {
+	if l == nil || l.rate <= 0 {
+		return nil
+	}
+	now := time.Now()
+	if tokens := l.bucket(key, now).l.TokensAt(now); tokens < 1 {
+		return &Error{Retry: time.Duration((1 - tokens) / float64(l.rate) * float64(time.Second))}
+	}
+	return nil
+}
+
+func (l *Limiter) bucket(key string, now time.Time) *bucket {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	b, ok := l.m[key]
 	if !ok {
 		b = &bucket{l: rate.NewLimiter(l.rate, l.burst)}
@@ -76,11 +101,5 @@ func (l *Limiter) Allow(key string) error {
 			}
 		}
 	}
-	l.mu.Unlock()
-	r := b.l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return &Error{Retry: d}
-	}
-	return nil
+	return b
 }

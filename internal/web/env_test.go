@@ -23,6 +23,7 @@ import (
 	"github.com/sunpath/sunpath/internal/httpapi"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/sealed"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
@@ -37,10 +38,12 @@ type env struct {
 	cases *postgres.Cases
 	svc   *casework.Service
 	audit *postgres.AuditStore
-	logs  *testfix.Buffer
-	pass  string
-	admin string // admin API key
-	cms   string // case-system API key of agency hz (unit west)
+	// refusals counts rate-limited and anonymous refusals of both fronts.
+	refusals *refusal.Counter
+	logs     *testfix.Buffer
+	pass     string
+	admin    string // admin API key
+	cms      string // case-system API key of agency hz (unit west)
 }
 
 const (
@@ -57,6 +60,12 @@ func testPolicy() casework.Policy {
 }
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvConfig(t, httpapi.DefaultConfig())
+}
+
+// newEnvConfig is newEnv with the API server's configuration.
+func newEnvConfig(t *testing.T, cfg httpapi.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
@@ -92,14 +101,15 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.refusals = refusal.New(reg)
 	e.ui, err = New(Config{ModelsDir: "../../models", DefaultModel: "nij-review"},
-		Deps{Log: log, Auth: svc, Casework: e.svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t)})
+		Deps{Log: log, Auth: svc, Casework: e.svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t), Refusals: e.refusals})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	srv, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{
+	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Log: log, Registry: reg, Auth: svc, Catalog: testfix.Catalog(t), Models: testfix.Models(t), DefaultModel: "nij-review",
-		Casework: e.svc, UI: e.ui,
+		Casework: e.svc, UI: e.ui, Refusals: e.refusals,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

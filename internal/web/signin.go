@@ -8,6 +8,7 @@ import (
 
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
+	"github.com/sunpath/sunpath/internal/ratelimit"
 )
 
 type signinData struct {
@@ -41,6 +42,21 @@ func (s *server) signin(rq *request) {
 	}
 	token, p, err := s.d.Auth.Login(rq.ctx, username, password, clientAddr(rq.r))
 	if err != nil {
+		var rl *ratelimit.Error
+		if errors.As(err, &rl) {
+			// Too many attempts (or password hashing at capacity): 429,
+			// audited as a per-minute count like the API's refusals.
+			s.log.Info("sign-in refused", "request_id", rq.requestID(), "limited", true)
+			if s.d.Refusals != nil {
+				s.d.Refusals.Add(actor, "anonymous", clientAddr(rq.r), "auth.login", http.StatusTooManyRequests)
+			} else {
+				s.record(rq, audit.Event{Actor: actor, Role: "anonymous", Action: "auth.login", ResourceType: "session",
+					Outcome: audit.Rejected, Detail: `{"status":429}`})
+			}
+			rq.w.Header().Set("Retry-After", rl.RetryAfter())
+			rq.render(http.StatusTooManyRequests, "signin", signinData{Next: next, Username: username, Error: "signin.limited"})
+			return
+		}
 		if !errors.Is(err, auth.ErrUnauthorized) {
 			rq.fail(err)
 			return
@@ -83,10 +99,13 @@ func (s *server) home(rq *request) {
 	}
 }
 
-// clientAddr is the client's address for sign-in limits: the connection's
-// peer. Behind a proxy every client shares the proxy's address, which makes
-// the per-address limit stricter, never looser.
+// clientAddr is the client's address for sign-in limits and audit: the one
+// the API resolved (trusted proxies' X-Forwarded-For), else the connection's
+// peer.
 func clientAddr(r *http.Request) string {
+	if a := auth.ClientAddr(r.Context()); a != "" {
+		return a
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -31,6 +31,7 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
+	"github.com/sunpath/sunpath/internal/refusal"
 	"github.com/sunpath/sunpath/internal/riskmodel"
 )
 
@@ -57,6 +58,9 @@ type Deps struct {
 	Casework *casework.Service
 	Catalog  *instrument.Catalog
 	Models   map[string]*riskmodel.Model
+	// Refusals counts rate-limited sign-ins for the audit trail (shared
+	// with the API). Optional: without it each is audited on its own.
+	Refusals *refusal.Counter
 }
 
 // Cookie names. The session cookie is the JSON API's: signing in on a page
