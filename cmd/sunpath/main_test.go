@@ -118,8 +118,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// Administrative commands against the same database.
+	sunpath(t, url, "", "unit", "create", "--code", "west", "--name", "West district", "--agency", "hz")
 	sunpath(t, url, "a long enough password\n", "user", "create", "--username", "carol", "--role", "counselor", "--unit", "west")
-	out := sunpath(t, url, "", "apikey", "create", "--name", "case system", "--role", "case_system")
+	out := sunpath(t, url, "", "apikey", "create", "--name", "case system", "--role", "case_system", "--agency", "hz")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	key := lines[len(lines)-1]
 	resp = get("/v1/auth/me", key)

@@ -55,6 +55,7 @@ func newRootCmd(c *cli) *cobra.Command {
 		newMigrateCmd(c),
 		newConfigCmd(c),
 		newVersionCmd(c),
+		newUnitCmd(c),
 		newUserCmd(c),
 		newAPIKeyCmd(c),
 		newInstrumentsCmd(c),

@@ -53,6 +53,9 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrLocked       = errors.New("account locked")
+	// ErrUnknownUnit is returned for an account or key placed in a unit
+	// that does not exist; it is an ErrInvalid.
+	ErrUnknownUnit = fmt.Errorf("no such unit: %w", ErrInvalid)
 )
 
 // Kind says how a principal authenticated.
@@ -217,6 +220,8 @@ type APIKey struct {
 // Store persists accounts and credentials; postgres.Store implements it.
 type Store interface {
 	CreateUser(ctx context.Context, u User) (int64, error)
+	// UnitExists reports whether an organisational unit with code exists.
+	UnitExists(ctx context.Context, code string) (bool, error)
 	UserByName(ctx context.Context, username string) (User, error)
 	// RecordLogin records the outcome of a password check: on success it
 	// resets the failure count; on failure it increments it and locks the

@@ -149,7 +149,8 @@ func (s *Service) APIKey(ctx context.Context, key string) (Principal, error) {
 	return p, err
 }
 
-// CreateUser hashes password and stores a new user.
+// CreateUser hashes password and stores a new user. Counselors and
+// supervisors need a unit; a unit, when given, must exist (ErrUnknownUnit).
 func (s *Service) CreateUser(ctx context.Context, username, password string, role Role, unit string) (int64, error) {
 	if !ValidUsername(username) {
 		return 0, fmt.Errorf("username must be 2-63 lower-case letters, digits, '.', '_' or '-': %w", ErrInvalid)
@@ -162,6 +163,9 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 			return 0, fmt.Errorf("a %s needs a unit: %w", role, ErrInvalid)
 		}
 	}
+	if err := s.checkUnit(ctx, unit); err != nil {
+		return 0, err
+	}
 	hash, err := HashPassword(password)
 	if err != nil {
 		return 0, err
@@ -169,13 +173,42 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 	return s.store.CreateUser(ctx, User{Username: username, PasswordHash: hash, Role: role, Unit: unit, Language: "zh-CN"})
 }
 
+// checkUnit returns ErrUnknownUnit unless unit is empty or exists.
+func (s *Service) checkUnit(ctx context.Context, unit string) error {
+	if unit == "" {
+		return nil
+	}
+	ok, err := s.store.UnitExists(ctx, unit)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("unit %q: %w", unit, ErrUnknownUnit)
+	}
+	return nil
+}
+
 // CreateAPIKey stores a new key and returns its secret, which is shown once.
+// The key's scope is unit: for a case_system key the agency whose units it
+// sees, which is required (a case system without one would see nothing);
+// for any other role a unit, which must exist, and which supervisor keys
+// need.
 func (s *Service) CreateAPIKey(ctx context.Context, name string, role Role, unit string, expires *time.Time) (string, int64, error) {
 	if strings.TrimSpace(name) == "" || len(name) > 100 {
 		return "", 0, fmt.Errorf("api key name must be 1-100 characters: %w", ErrInvalid)
 	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return "", 0, err
+	}
+	switch {
+	case role == RoleCaseSystem && unit == "":
+		return "", 0, fmt.Errorf("a case_system key needs the agency whose units it sees: %w", ErrInvalid)
+	case role == RoleSupervisor && unit == "":
+		return "", 0, fmt.Errorf("a supervisor key needs a unit: %w", ErrInvalid)
+	case role != RoleCaseSystem:
+		if err := s.checkUnit(ctx, unit); err != nil {
+			return "", 0, err
+		}
 	}
 	token, hash := NewToken(APIKeyPrefix)
 	id, err := s.store.CreateAPIKey(ctx, APIKey{Name: name, Role: role, Unit: unit, Prefix: token[:len(APIKeyPrefix)+6], ExpiresAt: expires}, hash)

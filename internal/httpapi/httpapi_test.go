@@ -60,6 +60,12 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
 	svc.LimitLogins(10)
 	e := &env{t: t, db: db, auth: svc, logs: &testfix.Buffer{}, keys: map[auth.Role]string{}, pass: "correct horse battery"}
+	// Accounts belong to units that exist (auth.ErrUnknownUnit).
+	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
+		if err := postgres.NewUnits(db).Create(ctx, postgres.Unit{Code: code, Name: code + " district", Agency: agency}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, u := range []struct {
 		name string
 		role auth.Role

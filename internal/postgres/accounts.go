@@ -35,6 +35,15 @@ func (a *Accounts) CreateUser(ctx context.Context, u auth.User) (int64, error) {
 	return id, err
 }
 
+// UnitExists implements auth.Store.
+func (a *Accounts) UnitExists(ctx context.Context, code string) (bool, error) {
+	var ok bool
+	err := a.db.withConn(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM units WHERE code = $1)`, code).Scan(&ok)
+	})
+	return ok, err
+}
+
 // CountUsers returns how many users exist.
 func (a *Accounts) CountUsers(ctx context.Context) (int, error) {
 	var n int

@@ -63,6 +63,12 @@ func newEnv(t *testing.T) *env {
 	db := pgtest.NewDB(t)
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
 	e := &env{t: t, auth: svc, logs: &testfix.Buffer{}, pass: "correct horse battery"}
+	// Accounts belong to units that exist (auth.ErrUnknownUnit).
+	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
+		if err := postgres.NewUnits(db).Create(ctx, postgres.Unit{Code: code, Name: code + " district", Agency: agency}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, u := range []struct {
 		name string
 		role auth.Role
