@@ -107,11 +107,16 @@ var passwordParams = &argon2id.Params{
 	KeyLength:   32,
 }
 
-// HashPassword returns the Argon2id PHC string of password, or ErrInvalid
-// when the password is too short or too long.
+// ErrPasswordLength is returned for a password shorter than
+// MinPasswordLength characters or longer than MaxPasswordLength bytes; it is
+// an ErrInvalid.
+var ErrPasswordLength = fmt.Errorf("password must be %d to %d characters: %w", MinPasswordLength, MaxPasswordLength, ErrInvalid)
+
+// HashPassword returns the Argon2id PHC string of password, or
+// ErrPasswordLength when the password is too short or too long.
 func HashPassword(password string) (string, error) {
 	if n := len([]rune(password)); n < MinPasswordLength || len(password) > MaxPasswordLength {
-		return "", fmt.Errorf("password must be %d to %d characters: %w", MinPasswordLength, MaxPasswordLength, ErrInvalid)
+		return "", ErrPasswordLength
 	}
 	return argon2id.CreateHash(password, passwordParams)
 }
@@ -233,6 +238,9 @@ type Store interface {
 	// its user is disabled or locked.
 	SessionPrincipal(ctx context.Context, tokenHash []byte, idle time.Duration) (Principal, error)
 	RevokeSession(ctx context.Context, tokenHash []byte) error
+	// ChangePassword sets a user's password hash, clears failed sign-ins and
+	// revokes every session of the user except the one hashed keep.
+	ChangePassword(ctx context.Context, userID int64, hash string, keep []byte) error
 	CreateAPIKey(ctx context.Context, k APIKey, hash []byte) (int64, error)
 	// APIKeyPrincipal returns the principal of a live key, or ErrUnauthorized.
 	APIKeyPrincipal(ctx context.Context, hash []byte) (Principal, error)

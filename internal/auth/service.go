@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sunpath/sunpath/internal/ratelimit"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sunpath/sunpath/internal/ratelimit"
 )
 
 // Service authenticates people and machines.
@@ -105,6 +106,57 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (t
 		return "", p, err
 	}
 	return token, p, nil
+}
+
+// Errors of ChangePassword; both are ErrInvalid.
+var (
+	ErrWrongPassword     = fmt.Errorf("not the current password: %w", ErrInvalid)
+	ErrPasswordUnchanged = fmt.Errorf("the new password is the current one: %w", ErrInvalid)
+)
+
+// ChangePassword lets a signed-in person (p, from the session whose token is
+// session) replace their password. The new one must meet the policy of
+// every password (ErrPasswordLength) and differ from the current one
+// (ErrPasswordUnchanged); the current one is checked with Argon2id
+// (ErrWrongPassword) and a wrong one counts as a failed sign-in, towards
+// the lockout, within the same per-name limit as Login (a
+// *ratelimit.Error). On success every other session of the person ends;
+// this one stays. Only people change passwords: ErrUnauthorized for any
+// other principal.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, session, current, next string) error {
+	if p.Kind != KindUser || !WellFormed(session, SessionPrefix) {
+		return fmt.Errorf("only a signed-in person changes a password: %w", ErrUnauthorized)
+	}
+	if n := len([]rune(next)); n < MinPasswordLength || len(next) > MaxPasswordLength {
+		return ErrPasswordLength
+	}
+	if err := s.byName.Allow(strings.ToLower(p.Name)); err != nil {
+		return err
+	}
+	u, err := s.store.UserByName(ctx, p.Name)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("user %s: %w", p.Name, ErrUnauthorized)
+	}
+	if err != nil {
+		return err
+	}
+	if u.ID != p.ID || u.Disabled || u.Locked {
+		return fmt.Errorf("account changed since sign-in: %w", ErrUnauthorized)
+	}
+	if !VerifyPassword(current, u.PasswordHash) {
+		if _, err := s.store.RecordLogin(ctx, u.ID, false, MaxFailedLogins); err != nil {
+			return err
+		}
+		return ErrWrongPassword
+	}
+	if current == next {
+		return ErrPasswordUnchanged
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return s.store.ChangePassword(ctx, u.ID, hash, HashToken(session))
 }
 
 // Session returns the principal of a session cookie's token.

@@ -125,6 +125,22 @@ func (a *Accounts) RevokeSession(ctx context.Context, tokenHash []byte) error {
 	})
 }
 
+// ChangePassword implements auth.Store: the new hash and the end of every
+// other session of the user are one transaction.
+func (a *Accounts) ChangePassword(ctx context.Context, userID int64, hash string, keep []byte) error {
+	return a.db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, failed_logins = 0, updated_at = now() WHERE id = $1`, userID, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("user %d: %w", userID, auth.ErrNotFound)
+		}
+		_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND token_hash <> $2 AND revoked_at IS NULL`, userID, keep)
+		return err
+	})
+}
+
 // CreateAPIKey implements auth.Store.
 func (a *Accounts) CreateAPIKey(ctx context.Context, k auth.APIKey, hash []byte) (int64, error) {
 	var id int64
