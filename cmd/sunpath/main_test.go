@@ -57,13 +57,16 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 
-	var base, adminPW string
+	var base, adminPW, changeAt string
 	sc := bufio.NewScanner(stdout)
 	addrRE := regexp.MustCompile(`listening on (http://\S+)`)
 	pwRE := regexp.MustCompile(`administrator 'admin' with password (\S+)`)
 	for base == "" && sc.Scan() {
 		if m := pwRE.FindStringSubmatch(sc.Text()); m != nil {
 			adminPW = m[1]
+		}
+		if strings.Contains(sc.Text(), "change it at") {
+			changeAt = sc.Text()
 		}
 		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
 			base = m[1]
@@ -75,6 +78,9 @@ func TestServeEndToEnd(t *testing.T) {
 	go io.Copy(io.Discard, stdout)
 	if adminPW == "" {
 		t.Fatal("first run printed no admin credentials")
+	}
+	if !strings.Contains(changeAt, base+"/account/password") {
+		t.Errorf("first run names no page to change the password on: %q", changeAt)
 	}
 
 	get := func(path, key string) *http.Response {
