@@ -32,8 +32,9 @@ fmt:
 bench:
 	./scripts/bench.sh
 
-# Retrain the shipped models from ../shared/data (cgo: golearn's liblinear).
-DATA ?= ../shared/data
+# Retrain the shipped models from data/ (cgo: golearn's liblinear); the
+# same data and specs reproduce models/ byte for byte.
+DATA ?= data
 models: build
 	bin/sunpath model train --data $(DATA)/nij/nij-dev.csv --spec models/nij-intake/spec.yaml --out models/nij-intake
 	bin/sunpath model train --data $(DATA)/nij/nij-dev.csv --spec models/nij-review/spec.yaml --out models/nij-review

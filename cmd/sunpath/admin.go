@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -102,6 +103,9 @@ func newUserCmd(c *cli) *cobra.Command {
 				_, err := svc.CreateUser(cmd.Context(), username, pw, r, unit)
 				return err
 			}); err != nil {
+				if errors.Is(err, auth.ErrUnknownUnit) {
+					return fmt.Errorf("--unit: no unit %q; 'sunpath unit list' shows the units, 'sunpath unit create --code %s --name …' makes one", unit, unit)
+				}
 				return err
 			}
 			fmt.Fprintf(c.stdout, "created user %s (role %s, unit %q)\n", username, r, unit)
@@ -185,16 +189,30 @@ func readSecret(c *cli) (string, error) {
 
 func newAPIKeyCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "apikey", Short: "Manage API keys for machine clients"}
-	var name, role, unit string
+	var name, role, unit, agency string
 	var expiresIn time.Duration
 	create := &cobra.Command{
-		Use:   "create --name N --role R [--unit U] [--expires-in DURATION]",
+		Use:   "create --name N --role R [--agency A | --unit U] [--expires-in DURATION]",
 		Short: "Create an API key; the key is printed once, alone on the last line",
-		Args:  cobra.NoArgs,
+		Long: `Create an API key. A case_system key sees the people in the units of one
+agency (--agency; --unit is accepted as the same scope) and needs one. A
+supervisor key needs its unit (--unit), which must exist.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := auth.ParseRole(role)
 			if err != nil {
 				return fmt.Errorf("--role: %w", err)
+			}
+			scope := unit
+			switch {
+			case agency != "" && unit != "":
+				return errors.New("--agency and --unit both name the key's scope: give one")
+			case agency != "" && r != auth.RoleCaseSystem:
+				return fmt.Errorf("--agency: only a case_system key is scoped to an agency; a %s key takes --unit", r)
+			case agency != "":
+				scope = agency
+			case r == auth.RoleCaseSystem && unit == "":
+				return errors.New("--agency: required for a case_system key (the agency whose units it sees; 'sunpath unit list' shows each unit's agency)")
 			}
 			var expires *time.Time
 			if expiresIn > 0 {
@@ -203,21 +221,40 @@ func newAPIKeyCmd(c *cli) *cobra.Command {
 			}
 			var key, rid string
 			var id int64
-			if err := c.withAudit(cmd.Context(), "apikey.create", "api_key", &rid, map[string]any{"role": string(r), "unit": unit}, func(svc *auth.Service) (err error) {
-				key, id, err = svc.CreateAPIKey(cmd.Context(), name, r, unit, expires)
+			err = c.withAudit(cmd.Context(), "apikey.create", "api_key", &rid, map[string]any{"role": string(r), "unit": scope}, func(svc *auth.Service) (err error) {
+				key, id, err = svc.CreateAPIKey(cmd.Context(), name, r, scope, expires)
 				rid = strconv.FormatInt(id, 10)
 				return err
-			}); err != nil {
+			})
+			if errors.Is(err, auth.ErrUnknownUnit) {
+				return fmt.Errorf("--unit: no unit %q; 'sunpath unit list' shows the units, 'sunpath unit create' makes one", scope)
+			}
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "created API key %d %q (role %s); store it now, it is not shown again:\n", id, name, r)
+			if r == auth.RoleCaseSystem {
+				db, _, err := c.openDB(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				units, err := postgres.NewUnits(db).List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if !slices.ContainsFunc(units, func(u postgres.Unit) bool { return u.Agency == scope }) {
+					fmt.Fprintf(c.stderr, "sunpath: note: no unit belongs to agency %q yet; the key sees nobody until one does ('sunpath unit create --agency %s …')\n", scope, scope)
+				}
+			}
+			fmt.Fprintf(c.stdout, "created API key %d %q (role %s, scope %q); store it now, it is not shown again:\n", id, name, r, scope)
 			fmt.Fprintln(c.stdout, key)
 			return nil
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "what the key is for (required)")
 	create.Flags().StringVar(&role, "role", "", "role of the key, usually case_system (required)")
-	create.Flags().StringVar(&unit, "unit", "", "scope of the key (agency or unit)")
+	create.Flags().StringVar(&unit, "unit", "", "the unit of a supervisor (or other) key; for a case_system key, the same as --agency")
+	create.Flags().StringVar(&agency, "agency", "", "the agency of a case_system key (required for one)")
 	create.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime, e.g. 8760h; none by default")
 	_ = create.MarkFlagRequired("name")
 	_ = create.MarkFlagRequired("role")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,9 +174,10 @@ func newViper() *viper.Viper {
 	return v
 }
 
-// loadConfig reads the file (explicit, or sunpath.yaml when present), then
-// validates every key; an error names the key at fault.
-func loadConfig(v *viper.Viper, file string) (Config, error) {
+// loadConfig reads the file (explicit, or sunpath.yaml when present), falls
+// back to what `make run` made in c.devDir when no database is configured,
+// then validates every key; an error names the key at fault.
+func loadConfig(c *cli, v *viper.Viper, file string) (Config, error) {
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
@@ -193,6 +195,9 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 		if _, ok := defaults()[k]; !ok {
 			return Config{}, fmt.Errorf("config key %s: unknown key", k)
 		}
+	}
+	if err := localDev(c, v); err != nil {
+		return Config{}, err
 	}
 	p := parser{v: v}
 	var cfg Config
@@ -310,6 +315,73 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	cfg.Policy.CrisisProtocol = map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")}
 	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval")}
 	return cfg, p.err
+}
+
+// localDev lets the CLI work next to `make run` without hand-set
+// environment. When neither a flag, the environment nor a file names a
+// database and c.devDir/pg holds the local cluster that scripts/localpg.sh
+// made, the database URL is that cluster's (as `localpg.sh url` prints it),
+// and every SUNPATH_* key of c.devDir/secrets.env (the development keys
+// scripts/run.sh made) that nothing else sets is taken from there. Both
+// become defaults, so a file, an environment variable or a flag still wins
+// for each key. It says so on stderr, once per process.
+func localDev(c *cli, v *viper.Viper) error {
+	if c.devDir == "" || v.GetString("database.url") != "" {
+		return nil
+	}
+	pg := filepath.Join(c.devDir, "pg")
+	pw, err := os.ReadFile(filepath.Join(pg, "password"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("local PostgreSQL %s: %w", pg, err)
+	}
+	port, err := os.ReadFile(filepath.Join(pg, "port"))
+	if err != nil {
+		return fmt.Errorf("local PostgreSQL %s: %w", pg, err)
+	}
+	v.SetDefault("database.url", fmt.Sprintf("postgres://sunpath:%s@127.0.0.1:%s/sunpath?sslmode=disable",
+		url.PathEscape(strings.TrimSpace(string(pw))), strings.TrimSpace(string(port))))
+	note := fmt.Sprintf("using the local PostgreSQL in %s", pg)
+	secrets := filepath.Join(c.devDir, "secrets.env")
+	b, err := os.ReadFile(secrets)
+	switch {
+	case err == nil:
+		for i, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			name, value, ok := strings.Cut(line, "=")
+			key := envKey(name)
+			if !ok || key == "" {
+				return fmt.Errorf("%s line %d: not SUNPATH_KEY=value with a known key", secrets, i+1)
+			}
+			if v.GetString(key) == "" {
+				v.SetDefault(key, value)
+			}
+		}
+		note += " and the keys in " + secrets
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w", secrets, err)
+	}
+	if !c.devNoted {
+		c.devNoted = true
+		fmt.Fprintf(c.stderr, "sunpath: %s (made by 'make run'; set SUNPATH_DATABASE_URL to use another database)\n", note)
+	}
+	return nil
+}
+
+// envKey returns the configuration key of an environment variable name
+// (SUNPATH_CRYPTO_KEYS → crypto.keys), or "" when it names none.
+func envKey(name string) string {
+	for k := range defaults() {
+		if "SUNPATH_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_")) == name {
+			return k
+		}
+	}
+	return ""
 }
 
 // parser reads keys, remembering the first error with the key's name.

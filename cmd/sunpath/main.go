@@ -26,7 +26,7 @@ func main() {
 
 // run executes one command line; tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, devDir: ".data"}
 	root := newRootCmd(c)
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -57,7 +57,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 
-	var base, adminPW, metricsBase string
+	var base, adminPW, metricsBase, changeAt string
 	sc := bufio.NewScanner(stdout)
 	addrRE := regexp.MustCompile(`listening on (http://\S+)`)
 	pwRE := regexp.MustCompile(`administrator 'admin' with password (\S+)`)
@@ -69,6 +69,9 @@ func TestServeEndToEnd(t *testing.T) {
 		if m := pwRE.FindStringSubmatch(sc.Text()); m != nil {
 			adminPW = m[1]
 		}
+		if strings.Contains(sc.Text(), "change it at") {
+			changeAt = sc.Text()
+		}
 		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
 			base = m[1]
 		}
@@ -79,6 +82,9 @@ func TestServeEndToEnd(t *testing.T) {
 	go io.Copy(io.Discard, stdout)
 	if adminPW == "" {
 		t.Fatal("first run printed no admin credentials")
+	}
+	if !strings.Contains(changeAt, base+"/account/password") {
+		t.Errorf("first run names no page to change the password on: %q", changeAt)
 	}
 
 	get := func(path, key string) *http.Response {
@@ -122,8 +128,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// Administrative commands against the same database.
+	sunpath(t, url, "", "unit", "create", "--code", "west", "--name", "West district", "--agency", "hz")
 	sunpath(t, url, "a long enough password\n", "user", "create", "--username", "carol", "--role", "counselor", "--unit", "west")
-	out := sunpath(t, url, "", "apikey", "create", "--name", "case system", "--role", "case_system")
+	out := sunpath(t, url, "", "apikey", "create", "--name", "case system", "--role", "case_system", "--agency", "hz")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	key := lines[len(lines)-1]
 	resp = get("/v1/auth/me", key)

@@ -29,6 +29,7 @@ func TestTwoReplicas(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewURL(t)
 	key := lastLine(sunpath(t, url, "", "apikey", "create", "--name", "replicas", "--role", "admin"))
+	sunpath(t, url, "", "unit", "create", "--code", "u1", "--name", "u1")
 	sunpath(t, url, "a long enough password\n", "user", "create", "--username", "carol", "--role", "counselor", "--unit", "u1")
 	signing := sealed.NewKey()
 	env := []string{"SUNPATH_DATABASE_URL=" + url, "SUNPATH_CRYPTO_KEYS=r1:" + sealed.NewKey(), "SUNPATH_AUDIT_SIGNING_KEY=" + signing,

@@ -17,10 +17,15 @@ type cli struct {
 	stdout, stderr io.Writer
 	v              *viper.Viper
 	configFile     string
+	// devDir is where `make run` keeps its local PostgreSQL and development
+	// keys (.data); the configuration falls back to them (see localDev).
+	devDir string
+	// devNoted is set once the fallback has been reported on stderr.
+	devNoted bool
 }
 
 // config reads and validates the effective configuration.
-func (c *cli) config() (Config, error) { return loadConfig(c.v, c.configFile) }
+func (c *cli) config() (Config, error) { return loadConfig(c, c.v, c.configFile) }
 
 // logger returns the JSON logger all commands log with.
 func (c *cli) logger(cfg Config) *slog.Logger {
@@ -50,6 +55,7 @@ func newRootCmd(c *cli) *cobra.Command {
 		newMigrateCmd(c),
 		newConfigCmd(c),
 		newVersionCmd(c),
+		newUnitCmd(c),
 		newUserCmd(c),
 		newAPIKeyCmd(c),
 		newInstrumentsCmd(c),

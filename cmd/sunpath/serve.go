@@ -124,6 +124,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		}
 		return nil
 	}
+	var firstPassword string // of the first administrator, made on the first start
 	startCtx, cancel := context.WithTimeout(ctx, cfg.Database.ConnectTimeout+time.Second)
 	err = dbCheck(startCtx)
 	cancel()
@@ -133,7 +134,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	case err != nil:
 		log.Warn("database not reachable at startup; serving and reporting not ready", "err", err)
 	default:
-		if err := bootstrapAdmin(ctx, c, accounts, authSvc); err != nil {
+		if firstPassword, err = bootstrapAdmin(ctx, accounts, authSvc); err != nil {
 			return err
 		}
 		if err := auditStore.RegisterKey(ctx, signer.Public()); err != nil {
@@ -197,6 +198,10 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("config key http.addr: listen: %w", err)
 	}
+	if firstPassword != "" {
+		fmt.Fprintf(c.stdout, "First run: created administrator 'admin' with password %s\n", firstPassword)
+		fmt.Fprintf(c.stdout, "Sign in at http://%s/signin and change it at http://%s/account/password; it is not shown again ('sunpath user reset-password --username admin' sets a new one).\n", ln.Addr(), ln.Addr())
+	}
 	fmt.Fprintf(c.stdout, "Sunpath %s listening on http://%s\n", version, ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "version", version, "instruments", len(catalog.List()), "models", len(models))
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
@@ -212,22 +217,21 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 }
 
 // bootstrapAdmin creates the first administrator when there are no users and
-// prints its password once; a second start finds users and prints nothing.
-func bootstrapAdmin(ctx context.Context, c *cli, accounts *postgres.Accounts, svc *auth.Service) error {
+// returns its password, which serve prints once with the page to change it
+// on; a second start finds users and returns "".
+func bootstrapAdmin(ctx context.Context, accounts *postgres.Accounts, svc *auth.Service) (string, error) {
 	n, err := accounts.CountUsers(ctx)
 	if err != nil || n > 0 {
-		return err
+		return "", err
 	}
 	pw := auth.RandomPassword()
 	if _, err := svc.CreateUser(ctx, "admin", pw, auth.RoleAdmin, ""); err != nil {
 		if errors.Is(err, auth.ErrConflict) { // another replica was first
-			return nil
+			return "", nil
 		}
-		return fmt.Errorf("create first admin: %w", err)
+		return "", fmt.Errorf("create first admin: %w", err)
 	}
-	fmt.Fprintf(c.stdout, "First run: created administrator 'admin' with password %s\n", pw)
-	fmt.Fprintln(c.stdout, "Sign in and change it; it is not shown again. ('sunpath user reset-password' sets a new one.)")
-	return nil
+	return pw, nil
 }
 
 // poolCollector exports the pool's statistics as sunpath_db_pool_* metrics.

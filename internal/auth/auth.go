@@ -53,6 +53,9 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrLocked       = errors.New("account locked")
+	// ErrUnknownUnit is returned for an account or key placed in a unit
+	// that does not exist; it is an ErrInvalid.
+	ErrUnknownUnit = fmt.Errorf("no such unit: %w", ErrInvalid)
 )
 
 // Kind says how a principal authenticated.
@@ -108,11 +111,16 @@ var passwordParams = &argon2id.Params{
 	KeyLength:   32,
 }
 
-// HashPassword returns the Argon2id PHC string of password, or ErrInvalid
-// when the password is too short or too long.
+// ErrPasswordLength is returned for a password shorter than
+// MinPasswordLength characters or longer than MaxPasswordLength bytes; it is
+// an ErrInvalid.
+var ErrPasswordLength = fmt.Errorf("password must be %d to %d characters: %w", MinPasswordLength, MaxPasswordLength, ErrInvalid)
+
+// HashPassword returns the Argon2id PHC string of password, or
+// ErrPasswordLength when the password is too short or too long.
 func HashPassword(password string) (string, error) {
 	if n := len([]rune(password)); n < MinPasswordLength || len(password) > MaxPasswordLength {
-		return "", fmt.Errorf("password must be %d to %d characters: %w", MinPasswordLength, MaxPasswordLength, ErrInvalid)
+		return "", ErrPasswordLength
 	}
 	return argon2id.CreateHash(password, passwordParams)
 }
@@ -222,6 +230,8 @@ type APIKey struct {
 // Store persists accounts and credentials; postgres.Store implements it.
 type Store interface {
 	CreateUser(ctx context.Context, u User) (int64, error)
+	// UnitExists reports whether an organisational unit with code exists.
+	UnitExists(ctx context.Context, code string) (bool, error)
 	UserByName(ctx context.Context, username string) (User, error)
 	// RecordLogin records the outcome of a password check: on success it
 	// resets the failure count; on failure it increments it and locks the
@@ -234,6 +244,9 @@ type Store interface {
 	// its user is disabled or locked.
 	SessionPrincipal(ctx context.Context, tokenHash []byte, idle time.Duration) (Principal, error)
 	RevokeSession(ctx context.Context, tokenHash []byte) error
+	// ChangePassword sets a user's password hash, clears failed sign-ins and
+	// revokes every session of the user except the one hashed keep.
+	ChangePassword(ctx context.Context, userID int64, hash string, keep []byte) error
 	CreateAPIKey(ctx context.Context, k APIKey, hash []byte) (int64, error)
 	// APIKeyPrincipal returns the principal of a live key, or ErrUnauthorized.
 	APIKeyPrincipal(ctx context.Context, hash []byte) (Principal, error)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sunpath/sunpath/internal/ratelimit"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sunpath/sunpath/internal/ratelimit"
 )
 
 // Service authenticates people and machines.
@@ -130,6 +131,57 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (t
 	return token, p, nil
 }
 
+// Errors of ChangePassword; both are ErrInvalid.
+var (
+	ErrWrongPassword     = fmt.Errorf("not the current password: %w", ErrInvalid)
+	ErrPasswordUnchanged = fmt.Errorf("the new password is the current one: %w", ErrInvalid)
+)
+
+// ChangePassword lets a signed-in person (p, from the session whose token is
+// session) replace their password. The new one must meet the policy of
+// every password (ErrPasswordLength) and differ from the current one
+// (ErrPasswordUnchanged); the current one is checked with Argon2id
+// (ErrWrongPassword) and a wrong one counts as a failed sign-in, towards
+// the lockout, within the same per-name limit as Login (a
+// *ratelimit.Error). On success every other session of the person ends;
+// this one stays. Only people change passwords: ErrUnauthorized for any
+// other principal.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, session, current, next string) error {
+	if p.Kind != KindUser || !WellFormed(session, SessionPrefix) {
+		return fmt.Errorf("only a signed-in person changes a password: %w", ErrUnauthorized)
+	}
+	if n := len([]rune(next)); n < MinPasswordLength || len(next) > MaxPasswordLength {
+		return ErrPasswordLength
+	}
+	if err := s.byName.Allow(strings.ToLower(p.Name)); err != nil {
+		return err
+	}
+	u, err := s.store.UserByName(ctx, p.Name)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("user %s: %w", p.Name, ErrUnauthorized)
+	}
+	if err != nil {
+		return err
+	}
+	if u.ID != p.ID || u.Disabled || u.Locked {
+		return fmt.Errorf("account changed since sign-in: %w", ErrUnauthorized)
+	}
+	if !VerifyPassword(current, u.PasswordHash) {
+		if _, err := s.store.RecordLogin(ctx, u.ID, false, MaxFailedLogins); err != nil {
+			return err
+		}
+		return ErrWrongPassword
+	}
+	if current == next {
+		return ErrPasswordUnchanged
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return s.store.ChangePassword(ctx, u.ID, hash, HashToken(session))
+}
+
 // Session returns the principal of a session cookie's token.
 func (s *Service) Session(ctx context.Context, token string) (Principal, error) {
 	if !WellFormed(token, SessionPrefix) {
@@ -172,7 +224,8 @@ func (s *Service) APIKey(ctx context.Context, key string) (Principal, error) {
 	return p, err
 }
 
-// CreateUser hashes password and stores a new user.
+// CreateUser hashes password and stores a new user. Counselors and
+// supervisors need a unit; a unit, when given, must exist (ErrUnknownUnit).
 func (s *Service) CreateUser(ctx context.Context, username, password string, role Role, unit string) (int64, error) {
 	if !ValidUsername(username) {
 		return 0, fmt.Errorf("username must be 2-63 lower-case letters, digits, '.', '_' or '-': %w", ErrInvalid)
@@ -185,6 +238,9 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 			return 0, fmt.Errorf("a %s needs a unit: %w", role, ErrInvalid)
 		}
 	}
+	if err := s.checkUnit(ctx, unit); err != nil {
+		return 0, err
+	}
 	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return 0, err
@@ -192,13 +248,42 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 	return s.store.CreateUser(ctx, User{Username: username, PasswordHash: hash, Role: role, Unit: unit, Language: "zh-CN"})
 }
 
+// checkUnit returns ErrUnknownUnit unless unit is empty or exists.
+func (s *Service) checkUnit(ctx context.Context, unit string) error {
+	if unit == "" {
+		return nil
+	}
+	ok, err := s.store.UnitExists(ctx, unit)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("unit %q: %w", unit, ErrUnknownUnit)
+	}
+	return nil
+}
+
 // CreateAPIKey stores a new key and returns its secret, which is shown once.
+// The key's scope is unit: for a case_system key the agency whose units it
+// sees, which is required (a case system without one would see nothing);
+// for any other role a unit, which must exist, and which supervisor keys
+// need.
 func (s *Service) CreateAPIKey(ctx context.Context, name string, role Role, unit string, expires *time.Time) (string, int64, error) {
 	if strings.TrimSpace(name) == "" || len(name) > 100 {
 		return "", 0, fmt.Errorf("api key name must be 1-100 characters: %w", ErrInvalid)
 	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return "", 0, err
+	}
+	switch {
+	case role == RoleCaseSystem && unit == "":
+		return "", 0, fmt.Errorf("a case_system key needs the agency whose units it sees: %w", ErrInvalid)
+	case role == RoleSupervisor && unit == "":
+		return "", 0, fmt.Errorf("a supervisor key needs a unit: %w", ErrInvalid)
+	case role != RoleCaseSystem:
+		if err := s.checkUnit(ctx, unit); err != nil {
+			return "", 0, err
+		}
 	}
 	token, hash := NewToken(APIKeyPrefix)
 	id, err := s.store.CreateAPIKey(ctx, APIKey{Name: name, Role: role, Unit: unit, Prefix: token[:len(APIKeyPrefix)+6], ExpiresAt: expires}, hash)

@@ -62,6 +62,12 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
 	svc.LimitLogins(10)
 	e := &env{t: t, db: db, auth: svc, logs: &testfix.Buffer{}, keys: map[auth.Role]string{}, pass: "correct horse battery"}
+	// Accounts belong to units that exist (auth.ErrUnknownUnit).
+	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
+		if err := postgres.NewUnits(db).Create(ctx, postgres.Unit{Code: code, Name: code + " district", Agency: agency}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, u := range []struct {
 		name string
 		role auth.Role
@@ -138,10 +144,12 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	t.Cleanup(e.ts.Close)
 	e.metrics = httptest.NewServer(MetricsHandler(reg))
 	t.Cleanup(e.metrics.Close)
-	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
+	// The units exist already (accounts need them): PUT renames, keeping
+	// the agency when none is given.
+	for code, agency := range map[string]string{"west": "hz", "east": ""} {
 		resp := e.do(http.MethodPut, "/v1/units/"+code, e.keys[auth.RoleAdmin], map[string]string{"name": code + " district", "agency": agency})
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
+		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("PUT unit %s = %d", code, resp.StatusCode)
 		}
 	}

@@ -12,6 +12,7 @@ type scope string
 const (
 	scopePublic       scope = "public"        // no credentials (sign-in)
 	scopeNone         scope = "none"          // no personal data: catalogue, own account, admin
+	scopeSelf         scope = "self"          // the caller's own account, people with a session only (requirePerson)
 	scopeSubject      scope = "subject"       // a person's records, through subject_visible
 	scopeKioskSession scope = "kiosk_session" // the kiosk token's own session only
 )
@@ -40,6 +41,7 @@ var (
 var policy = map[string]access{
 	"POST /v1/auth/login":                             {nil, scopePublic},
 	"POST /v1/auth/logout":                            {allRoles, scopeNone},
+	"POST /v1/auth/password":                          {allRoles, scopeSelf},
 	"GET /v1/auth/me":                                 {allRoles, scopeNone},
 	"GET /v1/users":                                   {admins, scopeNone},
 	"GET /v1/units":                                   {caseRoles, scopeNone},

@@ -35,6 +35,8 @@ func (s *Server) table() []route {
 		{Method: http.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Sign in with a username and password; sets a session cookie",
 			Handler: s.login, Request: loginRequest{}, Response: sessionResponse{}, Status: http.StatusOK},
 		{Method: http.MethodPost, Path: "/v1/auth/logout", Tag: "auth", Summary: "End the current session", Handler: s.logout, Status: http.StatusNoContent},
+		{Method: http.MethodPost, Path: "/v1/auth/password", Tag: "auth", Summary: "Change your own password (people signed in with a session); ends your other sessions",
+			Handler: s.changePassword, Request: passwordRequest{}, Status: http.StatusNoContent},
 		{Method: http.MethodGet, Path: "/v1/auth/me", Tag: "auth", Summary: "Who the caller is", Handler: s.me, Response: principalResponse{}, Status: http.StatusOK},
 		{Method: http.MethodGet, Path: "/v1/users", Tag: "admin", Summary: "List user accounts", Handler: s.listUsers, Response: usersResponse{}},
 		{Method: http.MethodGet, Path: "/v1/units", Tag: "admin", Summary: "List organisational units", Handler: s.listUnits, Response: unitList{}},
@@ -116,6 +118,9 @@ func (s *Server) buildRouter() error {
 		hs := []gin.HandlerFunc{}
 		if pol := policy[r.Method+" "+r.Path]; pol.Scope != scopePublic {
 			hs = append(hs, s.requireRoles(pol.Roles))
+		}
+		if policy[r.Method+" "+r.Path].Scope == scopeSelf {
+			hs = append(hs, s.requirePerson)
 		}
 		v1.Handle(r.Method, r.Path, append(hs, r.Handler)...)
 	}

@@ -35,6 +35,15 @@ func (a *Accounts) CreateUser(ctx context.Context, u auth.User) (int64, error) {
 	return id, err
 }
 
+// UnitExists implements auth.Store.
+func (a *Accounts) UnitExists(ctx context.Context, code string) (bool, error) {
+	var ok bool
+	err := a.db.withConn(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM units WHERE code = $1)`, code).Scan(&ok)
+	})
+	return ok, err
+}
+
 // CountUsers returns how many users exist.
 func (a *Accounts) CountUsers(ctx context.Context) (int, error) {
 	var n int
@@ -112,6 +121,22 @@ func (a *Accounts) SessionPrincipal(ctx context.Context, tokenHash []byte, idle 
 func (a *Accounts) RevokeSession(ctx context.Context, tokenHash []byte) error {
 	return a.db.withConn(ctx, func(c *pgxpool.Conn) error {
 		_, err := c.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`, tokenHash)
+		return err
+	})
+}
+
+// ChangePassword implements auth.Store: the new hash and the end of every
+// other session of the user are one transaction.
+func (a *Accounts) ChangePassword(ctx context.Context, userID int64, hash string, keep []byte) error {
+	return a.db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, failed_logins = 0, updated_at = now() WHERE id = $1`, userID, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("user %d: %w", userID, auth.ErrNotFound)
+		}
+		_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND token_hash <> $2 AND revoked_at IS NULL`, userID, keep)
 		return err
 	})
 }

@@ -39,6 +39,9 @@ func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
 	}
 	t.Cleanup(db.Close)
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
+	if err := postgres.NewUnits(db).Create(ctx, postgres.Unit{Code: "west", Name: "West", Agency: "hz"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := svc.CreateUser(ctx, "carol", "correct horse battery", auth.RoleCounselor, "west"); err != nil {
 		t.Fatal(err)
 	}

@@ -58,13 +58,13 @@ func Keyring(t testing.TB) *sealed.Keyring {
 }
 
 // NIJProfile returns the model inputs of the first person in
-// ../shared/data/nij/nij-dev.csv: every column but the id, the label and the
-// protected attributes, empty cells as null.
+// data/nij/nij-dev.csv (in the repository): every column but the id, the
+// label and the protected attributes, empty cells as null.
 func NIJProfile(t testing.TB) map[string]any {
 	t.Helper()
-	f, err := os.Open("../../../shared/data/nij/nij-dev.csv")
+	f, err := os.Open("../../data/nij/nij-dev.csv")
 	if err != nil {
-		t.Fatalf("NIJ data (../shared/data): %v", err)
+		t.Fatalf("NIJ data: %v", err)
 	}
 	defer f.Close()
 	r := csv.NewReader(f)

@@ -71,6 +71,12 @@ func newEnvConfig(t *testing.T, cfg httpapi.Config) *env {
 	db := pgtest.NewDB(t)
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
 	e := &env{t: t, auth: svc, logs: &testfix.Buffer{}, pass: "correct horse battery"}
+	// Accounts belong to units that exist (auth.ErrUnknownUnit).
+	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
+		if err := postgres.NewUnits(db).Create(ctx, postgres.Unit{Code: code, Name: code + " district", Agency: agency}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, u := range []struct {
 		name string
 		role auth.Role
@@ -126,7 +132,7 @@ func newEnvConfig(t *testing.T, cfg httpapi.Config) *env {
 		}
 	})
 	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {
-		e.api(http.MethodPut, "/v1/units/"+code, e.admin, map[string]string{"name": code + " district", "agency": agency}, http.StatusCreated, nil)
+		e.api(http.MethodPut, "/v1/units/"+code, e.admin, map[string]string{"name": code + " district", "agency": agency}, http.StatusOK, nil)
 	}
 	return e
 }

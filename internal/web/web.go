@@ -129,6 +129,8 @@ func (s *server) routes() {
 	m.Handle("POST /signin", s.public(s.signin))
 	m.Handle("POST /signout", s.public(s.signout))
 	m.Handle("POST /language", s.public(s.setLanguage))
+	m.Handle("GET /account/password", s.page(nil, s.passwordPage))
+	m.Handle("POST /account/password", s.page(nil, s.changePassword))
 
 	m.Handle("GET /subjects/{id}", s.page(staff, s.subjectPage))
 	m.Handle("POST /subjects/{id}/sessions", s.page(staff, s.createSession))
