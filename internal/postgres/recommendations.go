@@ -19,9 +19,9 @@ func (t *Tx) AddRecommendation(ctx context.Context, subj casework.Subject, r cas
 	sid, _ := uuid.Parse(subj.InternalID())
 	now := t.c.now().UTC()
 	if _, err := t.tx.Exec(ctx, `INSERT INTO recommendations (id, subject_id, model_name, model_version, model_sha256, probability, tier,
-		explanation, inputs_digest, created_by, created_at, unknown_inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		id, sid, r.Model.Name, r.Model.Version, r.Model.SHA256, r.Probability, string(r.Tier), r.Explanation, r.InputsDigest, t.p.Actor(), now,
-		r.Unknown); err != nil {
+		explanation_sealed, inputs_digest, created_by, created_at, unknown_inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		id, sid, r.Model.Name, r.Model.Version, r.Model.SHA256, r.Probability, string(r.Tier),
+		t.seal(r.Explanation, "recommendations", "explanation_sealed", id.String()), r.InputsDigest, t.p.Actor(), now, r.Unknown); err != nil {
 		return r, fmt.Errorf("insert recommendation: %w", err)
 	}
 	r.ID, r.SubjectID, r.CreatedBy, r.CreatedAt, r.Advisory = id.String(), subj.ID, t.p.Actor(), now, casework.AdvisoryNotice
@@ -30,20 +30,33 @@ func (t *Tx) AddRecommendation(ctx context.Context, subj casework.Subject, r cas
 	return r, nil
 }
 
-const recCols = `r.id, s.external_id, r.model_name, r.model_version, r.model_sha256, r.probability, r.tier, r.explanation, r.inputs_digest,
-	r.created_by, r.created_at, r.unknown_inputs`
+const recCols = `r.id, s.external_id, r.model_name, r.model_version, r.model_sha256, r.probability, r.tier, r.explanation, r.explanation_sealed,
+	r.inputs_digest, r.created_by, r.created_at, r.unknown_inputs`
 
-func scanRecommendation(row pgx.Row, extra ...any) (casework.Recommendation, error) {
+// scanRecommendation reads recCols (and extra), opening the sealed
+// explanation (or reading one written before explanations were sealed).
+func (t *Tx) scanRecommendation(row pgx.Row, extra ...any) (casework.Recommendation, error) {
 	var r casework.Recommendation
 	var id uuid.UUID
 	var tier string
+	var sealedExpl []byte
 	err := row.Scan(append([]any{&id, &r.SubjectID, &r.Model.Name, &r.Model.Version, &r.Model.SHA256, &r.Probability, &tier,
-		&r.Explanation, &r.InputsDigest, &r.CreatedBy, &r.CreatedAt, &r.Unknown}, extra...)...)
+		&r.Explanation, &sealedExpl, &r.InputsDigest, &r.CreatedBy, &r.CreatedAt, &r.Unknown}, extra...)...)
+	if err != nil {
+		return r, err
+	}
 	r.ID, r.Tier, r.CreatedAt, r.Advisory = id.String(), casework.Tier(tier), r.CreatedAt.UTC(), casework.AdvisoryNotice
 	if r.Unknown == nil {
 		r.Unknown = []string{}
 	}
-	return r, err
+	if sealedExpl != nil {
+		pt, err := t.open(sealedExpl, "recommendations", "explanation_sealed", r.ID)
+		if err != nil {
+			return r, fmt.Errorf("recommendation explanation: %w", err)
+		}
+		r.Explanation = pt
+	}
+	return r, nil
 }
 
 // Recommendations lists subj's recommendations, newest first.
@@ -58,7 +71,7 @@ func (t *Tx) Recommendations(ctx context.Context, subj casework.Subject, limit i
 	defer rows.Close()
 	out := []casework.Recommendation{}
 	for rows.Next() {
-		r, err := scanRecommendation(rows)
+		r, err := t.scanRecommendation(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +88,7 @@ func (t *Tx) Recommendation(ctx context.Context, id string) (casework.Recommenda
 	}
 	role, name, scope := t.scopeArgs()
 	var visible bool
-	r, err := scanRecommendation(t.tx.QueryRow(ctx, `SELECT `+recCols+`, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
+	r, err := t.scanRecommendation(t.tx.QueryRow(ctx, `SELECT `+recCols+`, subject_visible(s.unit, s.counselor, s.agency, $2, $3, $4)
 		FROM recommendations r JOIN subjects s ON s.id = r.subject_id WHERE r.id = $1`, rid, role, name, scope), &visible)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("recommendation: %w", casework.ErrNotFound)

@@ -19,13 +19,65 @@ var sealedColumns = []struct{ table, column string }{
 	{"flags", "resolution_note"},
 	{"overrides", "note"},
 	{"overrides", "decision_note"},
+	{"tier_decisions", "note"},
+	{"recommendations", "explanation_sealed"},
+}
+
+// sealLegacyExplanations seals the explanations of recommendations written
+// before explanations were sealed (migration 0007), a batch per transaction.
+func sealLegacyExplanations(ctx context.Context, db *DB, keys *sealed.Keyring) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := db.inTx(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id, explanation::text FROM recommendations WHERE explanation IS NOT NULL LIMIT 500 FOR UPDATE`)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				id uuid.UUID
+				v  string
+			}
+			var batch []row
+			for rows.Next() {
+				var r row
+				if err := rows.Scan(&r.id, &r.v); err != nil {
+					rows.Close()
+					return err
+				}
+				batch = append(batch, r)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, r := range batch {
+				v := keys.Seal([]byte(r.v), sealed.AD("recommendations", "explanation_sealed", r.id.String()))
+				if _, err := tx.Exec(ctx, `UPDATE recommendations SET explanation = NULL, explanation_sealed = $2 WHERE id = $1`, r.id, v); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
 }
 
 // RotateKeys re-seals every value not sealed with the active key, a batch
 // per transaction, and returns how many it changed. It can be interrupted
 // and run again.
 func RotateKeys(ctx context.Context, db *DB, keys *sealed.Keyring) (int, error) {
-	total := 0
+	total, err := sealLegacyExplanations(ctx, db, keys)
+	if err != nil {
+		return total, err
+	}
 	for _, sc := range sealedColumns {
 		for {
 			n := 0
