@@ -16,10 +16,13 @@ import (
 
 // Errors callers act on.
 var (
-	ErrNotFound   = errors.New("not found")
-	ErrConflict   = errors.New("conflict")
-	ErrForbidden  = errors.New("forbidden")
-	ErrOutOfScope = fmt.Errorf("outside the caller's caseload, unit or agency: %w", ErrNotFound)
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("conflict")
+	ErrForbidden = errors.New("forbidden")
+	// ErrPrecondition means the record changed since the caller read it
+	// (If-Match): their update would overwrite someone else's.
+	ErrPrecondition = errors.New("the record changed since it was read; read it again and reapply the change")
+	ErrOutOfScope   = fmt.Errorf("outside the caller's caseload, unit or agency: %w", ErrNotFound)
 )
 
 // Tier is a supervision level. Recommendations are advisory.
@@ -84,6 +87,12 @@ type SubjectInput struct {
 	SupervisionStart string
 	SupervisionEnd   string
 	Profile          map[string]any
+	// KeepProfile leaves a stored profile as it is: an update that sends
+	// no profile never erases the model inputs recorded before.
+	KeepProfile bool
+	// IfMatch, when set, is the ETag of the record as the caller last read
+	// it; if it has changed since, the update is refused (ErrPrecondition).
+	IfMatch string
 }
 
 // Validate checks every field and lists all problems; now bounds birth years.

@@ -2,6 +2,7 @@ package casework
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/sunpath/sunpath/internal/screening"
@@ -29,6 +30,15 @@ type Subject struct {
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
 	internalID   string
+}
+
+// ETag identifies this version of the record, for If-Match.
+func (s Subject) ETag() string { return ETagOf(s.UpdatedAt) }
+
+// ETagOf is the entity tag of a record last updated at t (as stored, to
+// the microsecond).
+func ETagOf(t time.Time) string {
+	return `"` + strconv.FormatInt(t.UTC().Truncate(time.Microsecond).UnixMicro(), 36) + `"`
 }
 
 // InternalID is the storage key; it never leaves the service.

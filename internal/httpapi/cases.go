@@ -26,7 +26,7 @@ type subjectRequest struct {
 	Counselor        string         `json:"counselor,omitempty" description:"username of the responsible counselor"`
 	SupervisionStart string         `json:"supervision_start,omitempty" format:"date"`
 	SupervisionEnd   string         `json:"supervision_end,omitempty" format:"date"`
-	Profile          map[string]any `json:"profile,omitempty" description:"model input fields by the names GET /v1/models declares"`
+	Profile          map[string]any `json:"profile,omitempty" description:"model input fields by the names GET /v1/models declares; omitted: the stored profile is kept"`
 }
 
 type subjectList casework.SubjectPage
@@ -64,11 +64,15 @@ func (s *Server) putSubject(c *gin.Context) {
 		return
 	}
 	in := casework.SubjectInput{DisplayName: req.DisplayName, Sex: req.Sex, BirthYear: req.BirthYear, SupervisionType: req.SupervisionType,
-		Unit: req.Unit, Counselor: req.Counselor, SupervisionStart: req.SupervisionStart, SupervisionEnd: req.SupervisionEnd, Profile: req.Profile}
+		Unit: req.Unit, Counselor: req.Counselor, SupervisionStart: req.SupervisionStart, SupervisionEnd: req.SupervisionEnd, Profile: req.Profile,
+		KeepProfile: req.Profile == nil, IfMatch: c.GetHeader("If-Match")}
 	out, created, err := s.deps.Casework.PutSubject(c.Request.Context(), cl, id, in)
 	st := http.StatusOK
 	if created {
 		st = http.StatusCreated
+	}
+	if err == nil {
+		c.Header("ETag", out.ETag())
 	}
 	s.reply(c, st, out, casework.Outcome{}, err)
 }
@@ -80,6 +84,9 @@ func (s *Server) getSubject(c *gin.Context) {
 	}
 	cl, _ := s.call(c)
 	out, err := s.deps.Casework.Subject(c.Request.Context(), cl, id)
+	if err == nil {
+		c.Header("ETag", out.ETag())
+	}
 	s.answer(c, out, err)
 }
 

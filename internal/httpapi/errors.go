@@ -52,6 +52,8 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, auth.ErrConflict), errors.Is(err, casework.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, casework.ErrPrecondition):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, casework.ErrIdempotencyMismatch):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, auth.ErrInvalid):

@@ -158,3 +158,45 @@ func TestCompletedAtBounds(t *testing.T) {
 		t.Errorf("a paper form of two months ago = %d, want 201", code)
 	}
 }
+
+// TestSubjectUpdatesLoseNothing: an update without a profile keeps the
+// recorded model inputs, and If-Match refuses an update based on a stale
+// read (412) instead of silently overwriting another writer. Broken once
+// each: the profile overwritten when absent, If-Match ignored.
+func TestSubjectUpdatesLoseNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := e.keys[auth.RoleAdmin]
+	profile := testfix.NIJProfile(t)
+	e.putSubject("E-1", "west", "carol", profile)
+	etag := func() string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/v1/subjects/E-1", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("ETag")
+	}
+	first := etag()
+	if first == "" {
+		t.Fatal("GET subject has no ETag")
+	}
+	rename := map[string]any{"display_name": "改名", "sex": "female", "supervision_type": "probation", "unit": "west", "counselor": "carol"}
+	var s casework.Subject
+	if code := e.call(nil, admin, http.MethodPut, "/v1/subjects/E-1", rename, &s, "If-Match", first); code != http.StatusOK {
+		t.Fatalf("PUT with the current ETag = %d", code)
+	}
+	if len(s.Profile) != len(profile) {
+		t.Errorf("profile after an update without one: %d fields, want the %d recorded", len(s.Profile), len(profile))
+	}
+	var p problemBody
+	if code := e.call(nil, admin, http.MethodPut, "/v1/subjects/E-1", rename, &p, "If-Match", first); code != http.StatusPreconditionFailed {
+		t.Errorf("PUT with a stale ETag = %d, want 412", code)
+	}
+	if code := e.call(nil, admin, http.MethodPut, "/v1/subjects/E-1", rename, nil, "If-Match", etag()); code != http.StatusOK {
+		t.Errorf("PUT with the fresh ETag = %d, want 200", code)
+	}
+}

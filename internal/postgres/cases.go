@@ -443,14 +443,18 @@ func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.Subj
 	role, name, scope := t.scopeArgs()
 	var id uuid.UUID
 	var visible bool
-	err := t.tx.QueryRow(ctx, `SELECT id, subject_visible(unit, counselor, agency, $2, $3, $4) FROM subjects WHERE external_id = $1 FOR UPDATE`,
-		externalID, role, name, scope).Scan(&id, &visible)
+	var updated time.Time
+	err := t.tx.QueryRow(ctx, `SELECT id, subject_visible(unit, counselor, agency, $2, $3, $4), updated_at FROM subjects WHERE external_id = $1 FOR UPDATE`,
+		externalID, role, name, scope).Scan(&id, &visible, &updated)
 	created := errors.Is(err, pgx.ErrNoRows)
 	if err != nil && !created {
 		return casework.Subject{}, false, err
 	}
 	if !created && !visible {
 		return casework.Subject{}, false, casework.ErrOutOfScope
+	}
+	if in.IfMatch != "" && (created || in.IfMatch != casework.ETagOf(updated)) {
+		return casework.Subject{}, false, casework.ErrPrecondition
 	}
 	inv := &problem.Invalid{}
 	var ok bool
@@ -490,7 +494,8 @@ func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.Subj
 			supervision_start, supervision_end, profile) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
 	} else {
 		_, err = t.tx.Exec(ctx, `UPDATE subjects SET display_name = $3, sex = $4, birth_year = $5, supervision_type = $6, unit = $7,
-			counselor = $8, supervision_start = $9, supervision_end = $10, profile = $11, updated_at = now() WHERE id = $1 AND external_id = $2`, args...)
+			counselor = $8, supervision_start = $9, supervision_end = $10, profile = CASE WHEN $12 THEN profile ELSE $11 END, updated_at = clock_timestamp()
+			WHERE id = $1 AND external_id = $2`, append(args, in.KeepProfile)...)
 	}
 	if err != nil {
 		return casework.Subject{}, false, err
