@@ -48,6 +48,13 @@ type grouper struct {
 	queue  []*groupItem
 	active int
 	limit  int
+	// keys holds the Idempotency-Keys of units queued or in a group, each
+	// closed when its unit is answered. A duplicate waits for it and then
+	// runs alone (and is replayed), so one key is never in two open
+	// transactions at once: two groups can no longer deadlock on each
+	// other's idempotency records, and a repeat no longer loses its group.
+	keys    map[string]chan struct{}
+	waiting int // duplicates waiting for their key
 }
 
 // WriteGrouped is Write for units of work that only read before they write
@@ -57,6 +64,31 @@ func (c *Cases) WriteGrouped(ctx context.Context, op Op, fn func(casework.Tx) (R
 	it := &groupItem{ctx: ctx, op: op, fn: fn, done: make(chan struct{})}
 	b := &c.groups
 	b.mu.Lock()
+	if op.Idem != nil {
+		k := op.Idem.Client + "\x00" + op.Idem.Key
+		if busy, ok := b.keys[k]; ok {
+			b.waiting++
+			b.mu.Unlock()
+			defer func() { b.mu.Lock(); b.waiting--; b.mu.Unlock() }()
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				return Reply{}, false, ctx.Err()
+			}
+			return c.Write(ctx, op, fn)
+		}
+		if b.keys == nil {
+			b.keys = map[string]chan struct{}{}
+		}
+		mine := make(chan struct{})
+		b.keys[k] = mine
+		defer func() {
+			b.mu.Lock()
+			delete(b.keys, k)
+			b.mu.Unlock()
+			close(mine)
+		}()
+	}
 	b.queue = append(b.queue, it)
 	if b.active < b.limit {
 		b.active++
@@ -70,11 +102,12 @@ func (c *Cases) WriteGrouped(ctx context.Context, op Op, fn func(casework.Tx) (R
 	return it.rep, false, it.err
 }
 
-// QueuedUnits is the number of units waiting for a group transaction.
+// QueuedUnits is the number of units waiting for a group transaction (or
+// for a unit with the same Idempotency-Key to be answered).
 func (c *Cases) QueuedUnits() int {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
-	return len(c.groups.queue)
+	return len(c.groups.queue) + c.groups.waiting
 }
 
 func (c *Cases) drain() {

@@ -29,6 +29,12 @@ var (
 // group at a time.
 func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
 	t.Helper()
+	return groupEnvWith(t, nil)
+}
+
+// groupEnvWith is groupEnv with a hook on every group transaction.
+func groupEnvWith(t *testing.T, onGroup func(units int, committed bool)) (*postgres.Cases, *pgx.Conn) {
+	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewURL(t)
 	cfg := postgres.DefaultConfig()
@@ -45,7 +51,7 @@ func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
 	if _, err := svc.CreateUser(ctx, "carol", "correct horse battery", auth.RoleCounselor, "west"); err != nil {
 		t.Fatal(err)
 	}
-	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Groups: 1})
+	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Groups: 1, OnGroup: onGroup})
 	_, _, err = cases.Write(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "setup"}},
 		func(tx casework.Tx) (postgres.Reply, error) {
 			if err := tx.PutUnit(ctx, casework.Unit{Code: "west", Name: "West", Agency: "hz"}); err != nil {
@@ -357,4 +363,48 @@ func addWithRule(ctx context.Context, tx casework.Tx, subj casework.Subject, tot
 	return tx.AddAssessment(ctx, subj, casework.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1",
 		Language: "en", Answers: []byte(`{}`), Result: []byte(`{}`), Total: total, Severity: severity, AdministeredBy: "t",
 		CompletedAt: now, Flags: flags})
+}
+
+// TestDuplicateKeysNeverShareATransaction: concurrent duplicates of the
+// same Idempotency-Keys never sit in open transactions at once (no group is
+// lost on a duplicate key, no two groups wait on each other's records);
+// each duplicate is answered by replaying the first. Broken once: without
+// the per-key wait the group is lost and every unit runs again alone.
+func TestDuplicateKeysNeverShareATransaction(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	lost := 0
+	cases, conn := groupEnvWith(t, func(_ int, committed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !committed {
+			lost++
+		}
+	})
+	out := submitGrouped(t, cases, []submission{
+		{p: admin, subject: "S-1", severity: "minimal", key: "a"},
+		{p: admin, subject: "S-2", severity: "minimal", key: "b"},
+		{p: admin, subject: "S-2", severity: "minimal", key: "b"},
+		{p: admin, subject: "S-1", severity: "minimal", key: "a"},
+	})
+	replays := 0
+	for i, o := range out {
+		if o.err != nil || o.rep.Status != 201 {
+			t.Fatalf("unit %d: %v %+v", i, o.err, o.rep)
+		}
+		if o.replayed {
+			replays++
+		}
+	}
+	if replays != 2 || string(out[0].rep.Body) != string(out[3].rep.Body) || string(out[1].rep.Body) != string(out[2].rep.Body) {
+		t.Errorf("duplicates: %d replays, want 2 replaying the first replies: %+v", replays, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lost != 0 {
+		t.Errorf("%d group transactions lost to duplicate keys, want 0", lost)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 2 {
+		t.Errorf("%d assessments stored, want 2", n)
+	}
 }
