@@ -94,6 +94,11 @@ type Tx interface {
 	SubjectRef(ctx context.Context, id string) (Subject, error)
 	// PutSubject creates or updates a subject; created reports which.
 	PutSubject(ctx context.Context, id string, in SubjectInput) (s Subject, created bool, err error)
+	// UnitWritable reports whether the principal may place people in unit.
+	UnitWritable(ctx context.Context, unit string) (bool, error)
+	// Counselor returns the unit of the active counselor with username;
+	// ok is false when there is none.
+	Counselor(ctx context.Context, username string) (unit string, ok bool, err error)
 	// Subjects lists visible subjects by id, each with its next due date.
 	Subjects(ctx context.Context, f SubjectFilter) ([]Subject, error)
 

@@ -30,6 +30,30 @@ func (s *Service) PutSubject(ctx context.Context, c Call, id string, in SubjectI
 		Created bool
 	}
 	out, _, err := run(ctx, s, c, unit{action: "subject.put"}, func(tx Tx) (put, error) {
+		// The unit is one the caller may place people in; a person's
+		// counselor is an active counselor of the person's unit.
+		inv := &problem.Invalid{}
+		ok, err := tx.UnitWritable(ctx, in.Unit)
+		if err != nil {
+			return put{}, err
+		}
+		if !ok {
+			inv.Add("unit", "unknown unit, or one you may not assign")
+		}
+		if in.Counselor != "" {
+			cu, active, err := tx.Counselor(ctx, in.Counselor)
+			switch {
+			case err != nil:
+				return put{}, err
+			case !active:
+				inv.Add("counselor", "must be the username of an active counselor")
+			case ok && cu != in.Unit:
+				inv.Add("counselor", "must be a counselor of unit "+in.Unit)
+			}
+		}
+		if err := inv.Err(); err != nil {
+			return put{}, err
+		}
 		subj, created, err := tx.PutSubject(ctx, id, in)
 		return put{subj, created}, err
 	})

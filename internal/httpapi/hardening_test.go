@@ -200,3 +200,22 @@ func TestSubjectUpdatesLoseNothing(t *testing.T) {
 		t.Errorf("PUT with the fresh ETag = %d, want 200", code)
 	}
 }
+
+// TestCounselorOfTheUnit: a person's counselor is an active counselor of the
+// person's unit. Broken once: the unit comparison dropped (dave of east is
+// accepted for a person of west).
+func TestCounselorOfTheUnit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tt := range []struct{ counselor, want string }{{"dave", "counselor"}, {"sam", "counselor"}, {"nobody", "counselor"}, {"carol", ""}} {
+		body := map[string]any{"display_name": "x", "sex": "male", "supervision_type": "parole", "unit": "west", "counselor": tt.counselor}
+		var p problemBody
+		code := e.call(nil, e.keys[auth.RoleAdmin], http.MethodPut, "/v1/subjects/X-"+tt.counselor, body, &p)
+		switch {
+		case tt.want == "" && code != http.StatusCreated:
+			t.Errorf("counselor %s = %d, want 201", tt.counselor, code)
+		case tt.want != "" && (code != http.StatusUnprocessableEntity || !p.names(tt.want)):
+			t.Errorf("counselor %s = %d %+v, want 422 naming %s", tt.counselor, code, p.Errors, tt.want)
+		}
+	}
+}

@@ -58,6 +58,12 @@ func newEnv(t *testing.T, checks ...Check) *env {
 
 func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	t.Helper()
+	return newEnvWith(t, db, nil, checks...)
+}
+
+// newEnvWith is newEnvOn with the server's configuration adjusted by mod.
+func newEnvWith(t *testing.T, db *postgres.DB, mod func(*Config), checks ...Check) *env {
+	t.Helper()
 	ctx := context.Background()
 	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
 	svc.LimitLogins(10)
@@ -99,6 +105,9 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 	e.revoked = key
 	cfg := DefaultConfig()
 	cfg.Version = "test"
+	if mod != nil {
+		mod(&cfg)
+	}
 	e.clock = &clock{t: time.Now()}
 	e.cases = postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Endpoints: []string{"crisis-desk"}, Now: e.clock.Now})
 	e.audit = postgres.NewAuditStore(db)

@@ -16,7 +16,6 @@ import (
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
-	"github.com/sunpath/sunpath/internal/problem"
 	"github.com/sunpath/sunpath/internal/sealed"
 )
 
@@ -436,6 +435,25 @@ func (t *Tx) subjectByID(ctx context.Context, id uuid.UUID) (casework.Subject, e
 	return t.decode(r)
 }
 
+// UnitWritable reports whether the principal may place people in unit
+// (unit_writable: the one SQL definition beside subject_visible).
+func (t *Tx) UnitWritable(ctx context.Context, unit string) (bool, error) {
+	role, _, scope := t.scopeArgs()
+	var ok bool
+	err := t.tx.QueryRow(ctx, `SELECT unit_writable($1, $2, $3)`, unit, role, scope).Scan(&ok)
+	return ok, err
+}
+
+// Counselor returns the unit of the active counselor with username; ok is
+// false when there is no such active counselor.
+func (t *Tx) Counselor(ctx context.Context, username string) (unit string, ok bool, err error) {
+	err = t.tx.QueryRow(ctx, `SELECT unit FROM users WHERE username = $1 AND role = 'counselor' AND NOT disabled`, username).Scan(&unit)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return unit, err == nil, err
+}
+
 // PutSubject creates or updates a subject. A new subject's unit must be
 // one the caller may place people in; a counselor must be a counselor user.
 func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.SubjectInput) (casework.Subject, bool, error) {
@@ -455,26 +473,6 @@ func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.Subj
 	}
 	if in.IfMatch != "" && (created || in.IfMatch != casework.ETagOf(updated)) {
 		return casework.Subject{}, false, casework.ErrPrecondition
-	}
-	inv := &problem.Invalid{}
-	var ok bool
-	if err := t.tx.QueryRow(ctx, `SELECT unit_writable($1, $2, $3)`, in.Unit, role, scope).Scan(&ok); err != nil {
-		return casework.Subject{}, false, err
-	}
-	if !ok {
-		inv.Add("unit", "unknown unit, or one you may not assign")
-	}
-	if in.Counselor != "" {
-		var found bool
-		if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND role = 'counselor' AND NOT disabled)`, in.Counselor).Scan(&found); err != nil {
-			return casework.Subject{}, false, err
-		}
-		if !found {
-			inv.Add("counselor", "must be the username of an active counselor")
-		}
-	}
-	if err := inv.Err(); err != nil {
-		return casework.Subject{}, false, err
 	}
 	if created {
 		id = uuid.New()
