@@ -24,7 +24,7 @@ var sealedColumns = []struct{ table, column string }{
 }
 
 // sealLegacyExplanations seals the explanations of recommendations written
-// before explanations were sealed (migration 0007), a batch per transaction.
+// before explanations were sealed (migration 0008), a batch per transaction.
 func sealLegacyExplanations(ctx context.Context, db *DB, keys *sealed.Keyring) (int, error) {
 	total := 0
 	for {
