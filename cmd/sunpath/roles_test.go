@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/postgres/migrations"
 	"github.com/sunpath/sunpath/internal/sealed"
@@ -125,7 +127,12 @@ func TestOwnerMigratesLoginServes(t *testing.T) {
 		resp.Body.Close()
 	}
 	waitSealed(t, admin, 3)
-	pub := lastLine(sunpathEnv(t, []string{"SUNPATH_AUDIT_SIGNING_KEY=" + signing}, r.loginURL, "audit", "public-key"))
+	seed, _ := base64.StdEncoding.DecodeString(signing)
+	signer, err := audit.NewSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := base64.StdEncoding.EncodeToString(signer.Public())
 	if out := sunpath(t, r.loginURL, "", "audit", "verify", "--key", pub); !strings.Contains(out, "audit trail intact") {
 		t.Fatalf("audit verify as the login role: %s", out)
 	}
