@@ -7,11 +7,17 @@
 #   scripts/localpg.sh start DIR [PORT]   start (or reuse) the cluster in DIR;
 #                                         prints the database URL on stdout
 #   scripts/localpg.sh stop DIR           stop it
-#   scripts/localpg.sh url DIR            print the URL of a running cluster
+#   scripts/localpg.sh url DIR [ROLE]     print the URL of a running cluster: the
+#                                         superuser's, or ROLE's (owner or login)
+#   scripts/localpg.sh roles DIR          make the production role split in DIR's
+#                                         cluster (once; idempotent): sunpath_app
+#                                         (NOLOGIN), sunpath_owner owning database
+#                                         sunpath (migrates), sunpath_login granted
+#                                         only sunpath_app (serves)
 #   scripts/localpg.sh crash DIR          stop it immediately (as a crash) and start it
 #
 # DIR/data is the cluster, DIR/log its log, DIR/password and DIR/port what the
-# URL needs. Everything else goes to stderr so `URL=$(… start …)` works.
+# URL needs (DIR/owner.password and DIR/login.password for the roles). Everything else goes to stderr so `URL=$(… start …)` works.
 set -euo pipefail
 
 say() { echo "localpg: $*" >&2; }
@@ -67,9 +73,63 @@ free_port() {
 }
 
 url() {
-	local dir=$1
+	local dir=$1 role=${2:-}
 	[ -f "$dir/password" ] && [ -f "$dir/port" ] || die "no cluster in $dir"
-	echo "postgres://sunpath:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/sunpath?sslmode=disable"
+	case "$role" in
+	"") echo "postgres://sunpath:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/sunpath?sslmode=disable" ;;
+	owner | login)
+		[ -f "$dir/$role.password" ] || die "no $role role in $dir (run: $0 roles $dir)"
+		echo "postgres://sunpath_$role:$(cat "$dir/$role.password")@127.0.0.1:$(cat "$dir/port")/sunpath?sslmode=disable"
+		;;
+	*) die "unknown role $role (owner or login)" ;;
+	esac
+}
+
+# roles sets up what deploy/RUNBOOK.md#database-roles asks a database
+# administrator for: the service's login role cannot alter, disable or drop
+# the audit trail's guards because it owns nothing. A database migrated before
+# the split (owned by the superuser) is handed to sunpath_owner.
+roles() {
+	local dir=$1 r
+	ensure_binaries
+	for r in owner login; do
+		if [ ! -f "$dir/$r.password" ]; then
+			(umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$dir/$r.password")
+		fi
+	done
+	PGPASSWORD=$(cat "$dir/password") "$BINDIR/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(cat "$dir/port")" -U sunpath -d sunpath \
+		-v owner_pw="$(cat "$dir/owner.password")" -v login_pw="$(cat "$dir/login.password")" >&2 <<'SQL'
+SET client_min_messages = warning;
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sunpath_app') AS need_app,
+       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sunpath_owner') AS need_owner,
+       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sunpath_login') AS need_login \gset
+\if :need_app
+CREATE ROLE sunpath_app NOLOGIN;
+\endif
+\if :need_owner
+CREATE ROLE sunpath_owner LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB;
+\endif
+\if :need_login
+CREATE ROLE sunpath_login LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB;
+\endif
+ALTER ROLE sunpath_owner PASSWORD :'owner_pw';
+ALTER ROLE sunpath_login PASSWORD :'login_pw';
+GRANT sunpath_app TO sunpath_login;
+ALTER DATABASE sunpath OWNER TO sunpath_owner;
+DO $$
+DECLARE r record;
+BEGIN
+	FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v') AND pg_get_userbyid(c.relowner) <> 'sunpath_owner' LOOP
+		EXECUTE format('ALTER TABLE %s OWNER TO sunpath_owner', r.name);
+	END LOOP;
+	FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+	          WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> 'sunpath_owner' LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO sunpath_owner', r.name);
+	END LOOP;
+END
+$$;
+SQL
 }
 
 start() {
@@ -149,7 +209,8 @@ crash() {
 case "${1:-}" in
 start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; start "$2" "${3:-}" ;;
 stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
-url) [ $# -eq 2 ] || die "usage: $0 url DIR"; url "$2" ;;
+url) [ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 url DIR [owner|login]"; url "$2" "${3:-}" ;;
+roles) [ $# -eq 2 ] || die "usage: $0 roles DIR"; roles "$2" ;;
 crash) [ $# -eq 2 ] || die "usage: $0 crash DIR"; crash "$2" ;;
-*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR | crash DIR" ;;
+*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR [owner|login] | roles DIR | crash DIR" ;;
 esac

@@ -62,12 +62,23 @@ func (c *cli) withAudit(ctx context.Context, action, resourceType string, resour
 func newMigrateCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Apply pending database migrations (forward-only)",
+		Short: "Apply pending database migrations (forward-only) as database.migrate_url's role, else database.url's",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, _, err := c.openDB(cmd.Context())
+			cfg, err := c.config()
 			if err != nil {
 				return err
+			}
+			// The schema's owner migrates; the service's login role cannot.
+			if cfg.MigrateURL != "" {
+				cfg.Database.URL = cfg.MigrateURL
+			}
+			if cfg.Database.URL == "" {
+				return errors.New("config key database.migrate_url or database.url (env SUNPATH_DATABASE_MIGRATE_URL, SUNPATH_DATABASE_URL): required")
+			}
+			db, err := postgres.Open(cmd.Context(), cfg.Database)
+			if err != nil {
+				return fmt.Errorf("database: %w", err)
 			}
 			defer db.Close()
 			if err := db.SelfCheck(cmd.Context()); err != nil {

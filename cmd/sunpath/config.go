@@ -30,6 +30,11 @@ import (
 // Config is Sunpath's whole configuration. Each package owns its part.
 type Config struct {
 	Database postgres.Config
+	// MigrateURL is the role that owns the schema and runs `sunpath
+	// migrate`; empty means Database.URL. The service itself logs in with
+	// Database.URL, a role granted only sunpath_app, which cannot change or
+	// drop the audit trail's guards (RUNBOOK.md#database-roles).
+	MigrateURL string
 	// WriteGroups bounds the group transactions (shared by concurrent
 	// submissions) in flight at once.
 	WriteGroups int
@@ -104,6 +109,7 @@ func defaults() map[string]any {
 	h := httpapi.DefaultConfig()
 	return map[string]any{
 		"database.url":               "",
+		"database.migrate_url":       "",
 		"database.max_conns":         int(db.MaxConns),
 		"database.write_groups":      2,
 		"database.connect_timeout":   db.ConnectTimeout.String(),
@@ -212,6 +218,11 @@ func loadConfig(c *cli, v *viper.Viper, file string) (Config, error) {
 	if cfg.Database.URL != "" {
 		if err := postgres.ParseURL(cfg.Database.URL); err != nil {
 			p.fail("database.url", "not a PostgreSQL URL")
+		}
+	}
+	if cfg.MigrateURL = p.str("database.migrate_url"); cfg.MigrateURL != "" {
+		if err := postgres.ParseURL(cfg.MigrateURL); err != nil {
+			p.fail("database.migrate_url", "not a PostgreSQL URL")
 		}
 	}
 	cfg.HTTP = httpapi.Config{

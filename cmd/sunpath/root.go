@@ -43,9 +43,10 @@ func newRootCmd(c *cli) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.configFile, "config", "", "configuration file (default: sunpath.yaml in the working directory, if present)")
 	pf.String("database-url", "", "PostgreSQL URL (SUNPATH_DATABASE_URL)")
+	pf.String("database-migrate-url", "", "PostgreSQL URL of the schema owner, for migrate (SUNPATH_DATABASE_MIGRATE_URL; default --database-url)")
 	pf.String("http-addr", "", "address to serve HTTP on (SUNPATH_HTTP_ADDR)")
 	pf.String("log-level", "", "debug, info, warn or error (SUNPATH_LOG_LEVEL)")
-	for flag, key := range map[string]string{"database-url": "database.url", "http-addr": "http.addr", "log-level": "log.level"} {
+	for flag, key := range map[string]string{"database-url": "database.url", "database-migrate-url": "database.migrate_url", "http-addr": "http.addr", "log-level": "log.level"} {
 		if err := c.v.BindPFlag(key, pf.Lookup(flag)); err != nil {
 			panic(err) // a programming error: the flag is defined just above
 		}

@@ -238,6 +238,63 @@ func Verify(t Trail) (Report, error) {
 	return r, nil
 }
 
+// Mark is a signed checkpoint taken out of the database, with the event at
+// its chain position: an auditor keeps it to prove later that the chain
+// still reaches that far. A trail cut back to an earlier head, with its
+// newer links and checkpoints deleted, still verifies on its own; it no
+// longer contains the mark.
+type Mark struct {
+	Checkpoint
+	EventID int64
+}
+
+// ErrNoCheckpoint means the trail has no signed checkpoint yet.
+var ErrNoCheckpoint = errors.New("no signed checkpoint yet")
+
+// LatestMark returns the newest checkpoint of t and the event it ends at.
+// Verify t first: an unverified trail's checkpoint proves nothing.
+func LatestMark(t Trail) (Mark, error) {
+	var m Mark
+	for _, cp := range t.Checkpoints {
+		if cp.Seq > m.Seq {
+			m.Checkpoint = cp
+		}
+	}
+	if m.Seq == 0 || int(m.Seq) > len(t.Links) {
+		return Mark{}, ErrNoCheckpoint
+	}
+	m.EventID = t.Links[m.Seq-1].EventID
+	return m, nil
+}
+
+// VerifySince is Verify, and then checks that the chain still contains m:
+// m's signature is valid under t.Keys, and the link at m's position is the
+// same event with the same hash.
+func VerifySince(t Trail, m Mark) (Report, error) {
+	r, err := Verify(t)
+	if err != nil {
+		return r, err
+	}
+	if m.Seq < 1 {
+		return r, &Problem{Seq: m.Seq, EventID: m.EventID, Reason: "the kept checkpoint names no chain position"}
+	}
+	pub, ok := t.Keys[m.KeyID]
+	if !ok {
+		return r, &Problem{Seq: m.Seq, EventID: m.EventID, Reason: fmt.Sprintf("the kept checkpoint is signed with key %s, which is not trusted", m.KeyID)}
+	}
+	if !ed25519.Verify(pub, checkpointMessage(m.Seq, m.Hash, m.At), m.Signature) {
+		return r, &Problem{Seq: m.Seq, EventID: m.EventID, Reason: "the kept checkpoint's signature is invalid"}
+	}
+	if int(m.Seq) > len(t.Links) {
+		return r, &Problem{Seq: m.Seq, EventID: m.EventID, Reason: fmt.Sprintf("the chain ends at position %d, before the kept checkpoint: events after %d were deleted", len(t.Links), len(t.Links))}
+	}
+	l := t.Links[m.Seq-1]
+	if l.EventID != m.EventID || !equal(l.Hash, m.Hash) {
+		return r, &Problem{Seq: m.Seq, EventID: m.EventID, Reason: "the chain differs from the kept checkpoint at its position (rewritten since)"}
+	}
+	return r, nil
+}
+
 func equal(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false

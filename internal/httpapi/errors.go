@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -117,12 +118,16 @@ func writeProblem(w http.ResponseWriter, r *http.Request, code int, title, detai
 		title = http.StatusText(code)
 	}
 	id := w.Header().Get(headerRequestID)
+	instance := r.URL.Path
+	if strings.IndexByte(instance, 0) >= 0 {
+		instance = strings.ReplaceAll(instance, "\x00", "%00")
+	}
 	p := problem.Problem{
 		Type:      "about:blank",
 		Title:     title,
 		Status:    code,
 		Detail:    detail,
-		Instance:  r.URL.Path,
+		Instance:  instance,
 		RequestID: id,
 		Errors:    fields,
 	}

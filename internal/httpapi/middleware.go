@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -251,7 +253,89 @@ func decodeJSONBytes(body []byte, v any) error {
 	if dec.More() {
 		return fmt.Errorf("unexpected data after the JSON object: %w", errBadRequest)
 	}
+	// A NUL can only arrive escaped; PostgreSQL text cannot hold one.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		if field, ok := nulField(body); ok {
+			return fieldError(field, errNUL)
+		}
+	}
 	return nil
+}
+
+const errNUL = "must not contain a NUL character"
+
+// nulField returns the path ("unit", "answers.q1", "instruments[0]") of the
+// first string, or object key, holding a NUL; a key is named by its parent.
+func nulField(body []byte) (string, bool) {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&doc) != nil {
+		return "", false
+	}
+	var walk func(v any, path string) (string, bool)
+	walk = func(v any, path string) (string, bool) {
+		switch v := v.(type) {
+		case string:
+			return path, strings.IndexByte(v, 0) >= 0
+		case []any:
+			for i, e := range v {
+				if p, ok := walk(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return p, true
+				}
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if strings.IndexByte(k, 0) >= 0 {
+					return cmp.Or(path, "(body)"), true
+				}
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if p, ok := walk(v[k], p); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	return walk(doc, "")
+}
+
+// refuseNUL answers 422 for a NUL in a path parameter or a query parameter,
+// naming it, before any handler passes it to PostgreSQL (a 500 otherwise).
+func (s *Server) refuseNUL(c *gin.Context) {
+	for _, p := range c.Params {
+		if strings.IndexByte(p.Value, 0) >= 0 {
+			s.fail(c, fieldError(p.Key, errNUL))
+			return
+		}
+	}
+	q := c.Request.URL.Query()
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if strings.IndexByte(k, 0) >= 0 {
+			s.fail(c, fieldError("(query)", errNUL))
+			return
+		}
+		for _, v := range q[k] {
+			if strings.IndexByte(v, 0) >= 0 {
+				s.fail(c, fieldError(k, errNUL))
+				return
+			}
+		}
+	}
+	c.Next()
 }
 
 // jsonError turns a decoding error into one that names the field, never the value.

@@ -113,7 +113,7 @@ func (s *Server) buildRouter() error {
 	}
 	v1 := e.Group("", securityHeaders, s.limitBody)
 	v1.Use(s.auditTrail)
-	v1.Use(s.limitAddresses, s.authenticate, s.limitCallers)
+	v1.Use(s.limitAddresses, s.authenticate, s.limitCallers, s.refuseNUL)
 	for _, r := range s.routes {
 		hs := []gin.HandlerFunc{}
 		if pol := policy[r.Method+" "+r.Path]; pol.Scope != scopePublic {

@@ -71,9 +71,15 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoint
 -- sunpath_app is the role the service should log in as in production (see
 -- deploy/RUNBOOK.md): it may read and append to the audit trail but not
 -- change it, and it does not own the tables, so it cannot drop the triggers.
+-- A schema owner without CREATEROLE (as on CloudNativePG) needs a database
+-- administrator to create sunpath_app first; it is then only granted to.
 DO $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sunpath_app') THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolsuper OR rolcreaterole)) THEN
+			RAISE EXCEPTION 'role sunpath_app does not exist and % may not create it: a database administrator runs CREATE ROLE sunpath_app NOLOGIN once (deploy/RUNBOOK.md#database-roles)', current_user
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
 		CREATE ROLE sunpath_app NOLOGIN;
 	END IF;
 END;
