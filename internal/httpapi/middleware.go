@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"runtime/debug"
 	"sort"
@@ -248,6 +249,9 @@ func decodeJSONBytes(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return unknownFields(body, v)
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
@@ -336,6 +340,54 @@ func (s *Server) refuseNUL(c *gin.Context) {
 		}
 	}
 	c.Next()
+}
+
+// unknownFields refuses a body with fields v does not have, naming how many
+// (at the top level; at least one) but not what they are: a client's keys
+// can hold anything, and problem bodies never echo it.
+func unknownFields(body []byte, v any) error {
+	n := 0
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) == nil {
+		known := map[string]bool{}
+		jsonNames(reflect.TypeOf(v), known)
+		for k := range top {
+			if !known[k] {
+				n++
+			}
+		}
+	}
+	n = max(n, 1)
+	word := "fields"
+	if n == 1 {
+		word = "field"
+	}
+	inv := &problem.Invalid{}
+	inv.Add("(body)", fmt.Sprintf("%d unknown %s; /openapi.json lists the fields this operation accepts", n, word))
+	return inv
+}
+
+// jsonNames collects the JSON names of a struct's fields, embedded ones included.
+func jsonNames(t reflect.Type, into map[string]bool) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && name == "":
+			jsonNames(f.Type, into)
+		case name == "-":
+		case name != "":
+			into[name] = true
+		case f.IsExported():
+			into[f.Name] = true
+		}
+	}
 }
 
 // jsonError turns a decoding error into one that names the field, never the value.
