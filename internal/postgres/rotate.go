@@ -24,19 +24,63 @@ var sealedColumns = []struct{ table, column string }{
 }
 
 // sealLegacyExplanations seals the explanations of recommendations written
-// before explanations were sealed (migration 0008), a batch per transaction.
+// before explanations were sealed (migration 0008).
 func sealLegacyExplanations(ctx context.Context, db *DB, keys *sealed.Keyring) (int, error) {
+	return inBatches(ctx, db, `SELECT id, explanation::text FROM recommendations WHERE explanation IS NOT NULL LIMIT 500 FOR UPDATE`, nil,
+		func(tx pgx.Tx, id uuid.UUID, v []byte) (bool, error) {
+			sv := keys.Seal(v, sealed.AD("recommendations", "explanation_sealed", id.String()))
+			_, err := tx.Exec(ctx, `UPDATE recommendations SET explanation = NULL, explanation_sealed = $2 WHERE id = $1`, id, sv)
+			return err == nil, err
+		})
+}
+
+// RotateKeys re-seals every value not sealed with the active key (and seals
+// what older versions left in the clear), a batch per transaction, and
+// returns how many it changed. It can be interrupted and run again.
+func RotateKeys(ctx context.Context, db *DB, keys *sealed.Keyring) (int, error) {
+	total, err := sealLegacyExplanations(ctx, db, keys)
+	if err != nil {
+		return total, err
+	}
+	// Values sealed with the active key start with its id.
+	prefix := append([]byte{1, byte(len(keys.Active()))}, keys.Active()...)
+	for _, sc := range sealedColumns {
+		n, err := inBatches(ctx, db, fmt.Sprintf(`SELECT id, %[2]s FROM %[1]s WHERE %[2]s IS NOT NULL
+			AND substring(%[2]s from 1 for %[3]d) <> $1 LIMIT 500 FOR UPDATE`, sc.table, sc.column, len(prefix)), []any{prefix},
+			func(tx pgx.Tx, id uuid.UUID, v []byte) (bool, error) {
+				nv, changed, err := keys.Rotate(v, sealed.AD(sc.table, sc.column, id.String()))
+				if err != nil || !changed {
+					if err != nil {
+						err = fmt.Errorf("%s.%s of %s: %w", sc.table, sc.column, id, err)
+					}
+					return false, err
+				}
+				_, err = tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = $2 WHERE id = $1`, sc.table, sc.column), id, nv)
+				return err == nil, err
+			})
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// inBatches runs query (it selects id and a value, at most a batch, locked)
+// and fn on each row, a transaction per batch, until a batch changes
+// nothing; it returns how many rows fn changed.
+func inBatches(ctx context.Context, db *DB, query string, args []any, fn func(tx pgx.Tx, id uuid.UUID, v []byte) (bool, error)) (int, error) {
 	total := 0
 	for {
 		n := 0
 		err := db.inTx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT id, explanation::text FROM recommendations WHERE explanation IS NOT NULL LIMIT 500 FOR UPDATE`)
+			rows, err := tx.Query(ctx, query, args...)
 			if err != nil {
 				return err
 			}
 			type row struct {
 				id uuid.UUID
-				v  string
+				v  []byte
 			}
 			var batch []row
 			for rows.Next() {
@@ -52,11 +96,13 @@ func sealLegacyExplanations(ctx context.Context, db *DB, keys *sealed.Keyring) (
 				return err
 			}
 			for _, r := range batch {
-				v := keys.Seal([]byte(r.v), sealed.AD("recommendations", "explanation_sealed", r.id.String()))
-				if _, err := tx.Exec(ctx, `UPDATE recommendations SET explanation = NULL, explanation_sealed = $2 WHERE id = $1`, r.id, v); err != nil {
+				changed, err := fn(tx, r.id, r.v)
+				if err != nil {
 					return err
 				}
-				n++
+				if changed {
+					n++
+				}
 			}
 			return nil
 		})
@@ -68,67 +114,4 @@ func sealLegacyExplanations(ctx context.Context, db *DB, keys *sealed.Keyring) (
 			return total, nil
 		}
 	}
-}
-
-// RotateKeys re-seals every value not sealed with the active key, a batch
-// per transaction, and returns how many it changed. It can be interrupted
-// and run again.
-func RotateKeys(ctx context.Context, db *DB, keys *sealed.Keyring) (int, error) {
-	total, err := sealLegacyExplanations(ctx, db, keys)
-	if err != nil {
-		return total, err
-	}
-	for _, sc := range sealedColumns {
-		for {
-			n := 0
-			err := db.inTx(ctx, func(tx pgx.Tx) error {
-				// Values sealed with the active key start with its id.
-				prefix := append([]byte{1, byte(len(keys.Active()))}, keys.Active()...)
-				rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT id, %[2]s FROM %[1]s WHERE %[2]s IS NOT NULL
-					AND substring(%[2]s from 1 for %[3]d) <> $1 LIMIT 500 FOR UPDATE`, sc.table, sc.column, len(prefix)), prefix)
-				if err != nil {
-					return err
-				}
-				type upd struct {
-					id uuid.UUID
-					v  []byte
-				}
-				var batch []upd
-				for rows.Next() {
-					var u upd
-					if err := rows.Scan(&u.id, &u.v); err != nil {
-						rows.Close()
-						return err
-					}
-					batch = append(batch, u)
-				}
-				rows.Close()
-				if err := rows.Err(); err != nil {
-					return err
-				}
-				for _, u := range batch {
-					nv, changed, err := keys.Rotate(u.v, sealed.AD(sc.table, sc.column, u.id.String()))
-					if err != nil {
-						return fmt.Errorf("%s.%s of %s: %w", sc.table, sc.column, u.id, err)
-					}
-					if !changed {
-						continue
-					}
-					if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = $2 WHERE id = $1`, sc.table, sc.column), u.id, nv); err != nil {
-						return err
-					}
-					n++
-				}
-				return nil
-			})
-			if err != nil {
-				return total, err
-			}
-			total += n
-			if n == 0 {
-				break
-			}
-		}
-	}
-	return total, nil
 }
