@@ -33,6 +33,12 @@ func (s *Service) Model(name string) (*riskmodel.Model, error) {
 	return m, nil
 }
 
+// MinKnownInputs is how many of m's inputs must be recorded for a
+// recommendation (the policy's share of them, rounded up).
+func (s *Service) MinKnownInputs(m *riskmodel.Model) int {
+	return int(math.Ceil(s.policy.MinKnownShare * float64(len(m.InputFields()))))
+}
+
 // Features builds a model's inputs from a profile. Every field the model
 // reads is an input; one not recorded (absent or null) is unknown. A field
 // the model cannot do without, and a record with fewer known inputs than
@@ -54,7 +60,7 @@ func (s *Service) Features(m *riskmodel.Model, profile map[string]any) (features
 		}
 		features[f.Name] = v
 	}
-	need := int(math.Ceil(s.policy.MinKnownShare * float64(len(fields))))
+	need := s.MinKnownInputs(m)
 	if known := len(fields) - len(unknown); known < need && len(missing) == 0 {
 		for _, name := range unknown {
 			missing = append(missing, problem.FieldError{Field: "profile." + name, Detail: "not recorded"})

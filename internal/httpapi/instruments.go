@@ -172,6 +172,9 @@ type modelInfo struct {
 	SHA256      string                `json:"sha256"`
 	Default     bool                  `json:"default"`
 	InputFields []riskmodel.FieldSpec `json:"input_fields"`
+	// MinKnownInputs is how many input fields must be recorded (not null,
+	// not absent) for a recommendation; fields marked required always must.
+	MinKnownInputs int `json:"min_known_inputs"`
 }
 
 type modelList struct {
@@ -183,7 +186,8 @@ func (s *Server) listModels(c *gin.Context) {
 	for _, name := range sortedKeys(s.deps.Models) {
 		m := s.deps.Models[name]
 		ref := m.Ref()
-		out.Models = append(out.Models, modelInfo{Name: name, Version: ref.Version, SHA256: ref.SHA256, Default: name == s.deps.DefaultModel, InputFields: m.InputFields()})
+		out.Models = append(out.Models, modelInfo{Name: name, Version: ref.Version, SHA256: ref.SHA256, Default: name == s.deps.DefaultModel,
+			InputFields: m.InputFields(), MinKnownInputs: s.deps.Casework.MinKnownInputs(m)})
 	}
 	c.JSON(http.StatusOK, out)
 }
