@@ -142,6 +142,33 @@ type FeatureSpec struct {
 
 	// Missing is the missing-value policy (default reject).
 	Missing string `json:"missing,omitempty"`
+
+	// Labels name the field for people, by language (zh-CN, en).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Source says where the value comes from (e.g. "case_record",
+	// "supervision_record"); "screening" is refused: mental-health
+	// screening results are never inputs of a supervision-level model.
+	Source string `json:"source,omitempty"`
+}
+
+// screeningTerms are the instruments and words that mark a mental-health
+// screening result; a feature named with one is refused as an input.
+var screeningTerms = []string{"phq", "gad7", "gad_7", "pcl5", "pcl_5", "k10", "kessler", "asq", "scl90", "scl_90", "audit_score",
+	"screening", "depress", "anxiety", "ptsd", "suicid", "psycholog", "mental_health_score"}
+
+// screeningInput reports why f looks like a mental-health screening result,
+// or "" when it does not.
+func (f FeatureSpec) screeningInput() string {
+	if strings.EqualFold(f.Source, "screening") {
+		return "its source is screening"
+	}
+	name := strings.ToLower(f.Name)
+	for _, t := range screeningTerms {
+		if strings.Contains(name, t) {
+			return "its name refers to a screening result (" + t + ")"
+		}
+	}
+	return ""
 }
 
 // BinSpec gives the interval edges of a numeric feature: explicit upper
@@ -262,6 +289,9 @@ func (s *Spec) Validate() error {
 	for _, f := range s.Features {
 		if why, ok := notInput[f.Name]; ok && f.Name != "" {
 			bad("feature %s is %s and can never be an input", f.Name, why)
+		}
+		if why := f.screeningInput(); why != "" {
+			bad("feature %s is a mental-health screening result (%s): screening results inform needs, responsivity and crisis response and are never by themselves a reason for stricter supervision, so they are never inputs of a supervision-level model", f.Name, why)
 		}
 		if seen[f.Name] {
 			bad("feature %s declared twice", f.Name)
