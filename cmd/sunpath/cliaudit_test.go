@@ -41,7 +41,9 @@ func TestCLIAdministrationIsAudited(t *testing.T) {
 		{"user.disable", "root2", func() { sunpath(t, url, "", "user", "disable", "--username", "root2") }},
 		{"user.enable", "root2", func() { sunpath(t, url, "", "user", "enable", "--username", "root2") }},
 		{"user.unlock", "root2", func() { sunpath(t, url, "", "user", "unlock", "--username", "root2") }},
-		{"apikey.create", "", func() { sunpath(t, url, "", "apikey", "create", "--name", "cms", "--role", "case_system", "--agency", "hz") }},
+		{"apikey.create", "", func() {
+			sunpath(t, url, "", "apikey", "create", "--name", "cms", "--role", "case_system", "--agency", "hz")
+		}},
 		{"apikey.revoke", "", func() {
 			var id string
 			conn.QueryRow(ctx, `SELECT id::text FROM api_keys WHERE name = 'cms'`).Scan(&id)

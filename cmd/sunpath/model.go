@@ -15,7 +15,7 @@ func newModelCmd(c *cli) *cobra.Command {
 		Use:   "model",
 		Short: "Train and evaluate risk models",
 	}
-	cmd.AddCommand(newModelTrainCmd(c), newModelEvalCmd(c))
+	cmd.AddCommand(newModelTrainCmd(c), newModelEvalCmd(c), newModelExportCmd(c))
 	return cmd
 }
 

@@ -126,7 +126,7 @@ func (s *Service) Recommend(ctx context.Context, c Call, id, model string) (Reco
 		ref := m.Ref()
 		rec := Recommendation{
 			Model: ModelRef{Name: ref.Name, Version: ref.Version, SHA256: ref.SHA256}, Probability: pred.Probability,
-			Tier: Tier(pred.Tier), Explanation: expl, InputsDigest: InputsDigest(features), Unknown: unknown,
+			Tier: Tier(pred.Tier), Explanation: expl, InputsDigest: InputsDigest(features), Unknown: unknown, Inputs: features,
 		}
 		if unknown == nil {
 			rec.Unknown = []string{}

@@ -108,6 +108,9 @@ type Recommendation struct {
 	// Unknown lists the model inputs not recorded for the person; they
 	// count neither for nor against them.
 	Unknown []string `json:"unknown_inputs"`
+	// Inputs are the model inputs the recommendation was made from; stored
+	// sealed for training files, never shown.
+	Inputs map[string]any `json:"-"`
 	// Review is set when the suggestion differs from the person's current
 	// level: a prompt to review it, never applied.
 	Review       bool      `json:"review_suggested"`

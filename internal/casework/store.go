@@ -162,6 +162,11 @@ type Tx interface {
 	// Outcomes counts, per unit, screening and intervention in a period.
 	Outcomes(ctx context.Context, f DashboardFilter) ([]UnitOutcome, error)
 
+	// AddSupervisionOutcome stores an outcome of subj's supervision and returns its id.
+	AddSupervisionOutcome(ctx context.Context, subj Subject, o SupervisionOutcome) (string, error)
+	// SupervisionOutcomes lists subj's outcomes, oldest first.
+	SupervisionOutcomes(ctx context.Context, subj Subject) ([]SupervisionOutcome, error)
+
 	// Unit returns one unit; ErrNotFound when there is none.
 	Unit(ctx context.Context, code string) (Unit, error)
 	PutUnit(ctx context.Context, u Unit) error

@@ -314,3 +314,42 @@ func (s *Server) levelHistory(c *gin.Context) {
 	ds, err := s.deps.Casework.LevelHistory(c.Request.Context(), cl, id)
 	s.answer(c, levelHistory{Decisions: ds}, err)
 }
+
+type outcomeRequest struct {
+	SubjectID  string `path:"subject_id"`
+	Kind       string `json:"kind" required:"true" enum:"completed,warning,reprimand,public_security_penalty,revocation,new_offence,absconding"`
+	OccurredOn string `json:"occurred_on" required:"true" format:"date"`
+	Note       string `json:"note,omitempty" maxLength:"4000"`
+}
+
+type outcomeList struct {
+	Outcomes []casework.SupervisionOutcome `json:"outcomes"`
+}
+
+func (s *Server) recordOutcome(c *gin.Context) {
+	id, ok := s.subjectID(c)
+	if !ok {
+		return
+	}
+	var req outcomeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cl, ok := s.call(c)
+	if !ok {
+		return
+	}
+	out, o, err := s.deps.Casework.RecordOutcome(c.Request.Context(), cl, id, casework.OutcomeInput{Kind: req.Kind, OccurredOn: req.OccurredOn, Note: req.Note})
+	s.reply(c, http.StatusCreated, out, o, err)
+}
+
+func (s *Server) listOutcomes(c *gin.Context) {
+	id, ok := s.subjectID(c)
+	if !ok {
+		return
+	}
+	cl, _ := s.call(c)
+	os, err := s.deps.Casework.Outcomes(c.Request.Context(), cl, id)
+	s.answer(c, outcomeList{Outcomes: os}, err)
+}

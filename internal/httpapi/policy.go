@@ -64,6 +64,8 @@ var policy = map[string]access{
 	"GET /v1/subjects/:subject_id/recommendations":    {caseRoles, scopeSubject},
 	"POST /v1/subjects/:subject_id/level":             {[]auth.Role{auth.RoleSupervisor, auth.RoleCaseSystem}, scopeSubject},
 	"GET /v1/subjects/:subject_id/level-history":      {caseRoles, scopeSubject},
+	"POST /v1/subjects/:subject_id/outcomes":          {caseRoles, scopeSubject},
+	"GET /v1/subjects/:subject_id/outcomes":           {caseRoles, scopeSubject},
 	"GET /v1/assessments/:id":                         {caseRoles, scopeSubject},
 	"GET /v1/sessions":                                {staffRoles, scopeSubject},
 	"POST /v1/recommendations/:id/accept":             {[]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, scopeSubject},

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -18,10 +19,15 @@ func (t *Tx) AddRecommendation(ctx context.Context, subj casework.Subject, r cas
 	id := uuid.New()
 	sid, _ := uuid.Parse(subj.InternalID())
 	now := t.c.now().UTC()
+	inputs, err := json.Marshal(r.Inputs)
+	if err != nil {
+		return r, err
+	}
 	if _, err := t.tx.Exec(ctx, `INSERT INTO recommendations (id, subject_id, model_name, model_version, model_sha256, probability, tier,
-		explanation_sealed, inputs_digest, created_by, created_at, unknown_inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		explanation_sealed, inputs_digest, created_by, created_at, unknown_inputs, inputs_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		id, sid, r.Model.Name, r.Model.Version, r.Model.SHA256, r.Probability, string(r.Tier),
-		t.seal(r.Explanation, "recommendations", "explanation_sealed", id.String()), r.InputsDigest, t.p.Actor(), now, r.Unknown); err != nil {
+		t.seal(r.Explanation, "recommendations", "explanation_sealed", id.String()), r.InputsDigest, t.p.Actor(), now, r.Unknown,
+		t.seal(inputs, "recommendations", "inputs_sealed", id.String())); err != nil {
 		return r, fmt.Errorf("insert recommendation: %w", err)
 	}
 	r.ID, r.SubjectID, r.CreatedBy, r.CreatedAt, r.Advisory = id.String(), subj.ID, t.p.Actor(), now, casework.AdvisoryNotice

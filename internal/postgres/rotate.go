@@ -21,6 +21,8 @@ var sealedColumns = []struct{ table, column string }{
 	{"overrides", "decision_note"},
 	{"tier_decisions", "note"},
 	{"recommendations", "explanation_sealed"},
+	{"recommendations", "inputs_sealed"},
+	{"outcomes", "note"},
 }
 
 // sealLegacyExplanations seals the explanations of recommendations written
