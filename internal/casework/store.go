@@ -39,6 +39,9 @@ type Store interface {
 	Outbox(ctx context.Context, status string, limit int) ([]OutboxEntry, error)
 	// KioskPrincipal resolves a kiosk token to the principal of its session.
 	KioskPrincipal(ctx context.Context, token string) (auth.Principal, error)
+	// OpenAlerts counts the open critical and urgent flags p may see,
+	// outside a unit of work and unaudited: it reads no personal data.
+	OpenAlerts(ctx context.Context, p auth.Principal) (Alerts, error)
 }
 
 // AuditLog records and lists audit events outside a unit of work (sign-ins,
@@ -161,6 +164,10 @@ type Tx interface {
 	Unit(ctx context.Context, code string) (Unit, error)
 	PutUnit(ctx context.Context, u Unit) error
 	Units(ctx context.Context) ([]Unit, error)
+
+	// SubjectNames returns the display names of the visible subjects among
+	// ids (case-system ids); ids out of scope or unknown are left out.
+	SubjectNames(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // SubjectFilter narrows a subject listing.

@@ -92,6 +92,7 @@ type flagView struct {
 	casework.Flag
 	Label    string
 	Protocol string
+	Name     string // the person's name, where the page shows whose flag it is
 }
 
 func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string) []flagView {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,7 +187,10 @@ type pageData struct {
 	Kiosk    bool
 	Path     string
 	Nav      string // the current section, for aria-current
-	Data     any
+	// Alerts, on staff pages, feed the header's live badge.
+	Alerts *casework.Alerts
+	Poll   string
+	Data   any
 }
 
 // render answers a full page.
@@ -212,6 +216,12 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 		pd.SignedIn, pd.User, pd.Role, pd.Unit = true, rq.p.Name, string(rq.p.Role), rq.p.Unit
 	}
 	pd.Nav = section(rq.r.URL.Path)
+	if tmpl == "layout" && rq.user && slices.Contains(staffRoles, rq.p.Role) {
+		pd.Poll = alertPoll
+		if a, ok := rq.s.alerts(rq); ok {
+			pd.Alerts = &a
+		}
+	}
 	var buf bytes.Buffer
 	if err == nil {
 		err = t.ExecuteTemplate(&buf, tmpl, pd)

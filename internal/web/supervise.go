@@ -22,6 +22,7 @@ type flagsData struct {
 	Done          string
 	Error         string
 	Now           time.Time
+	Since, State  string // what the live region's poll starts from
 }
 
 var flagNotices = []string{"acknowledged", "resolved"}
@@ -36,11 +37,19 @@ func (s *server) flagsPage(rq *request) {
 	if d.Level != "critical" && d.Level != "urgent" && d.Level != "review" {
 		d.Level = ""
 	}
-	fs, err := s.d.Casework.Flags(rq.ctx, rq.call(), casework.FlagQuery{Lang: rq.lang, FlagFilter: casework.FlagFilter{Level: screening.Level(d.Level), Limit: 500}})
-	d.Flags = s.flagViews(rq, fs, rq.lang)
+	// Flags raised from now on reach the page through its poll (liveFlags).
+	d.Since = d.Now.UTC().Format(time.RFC3339Nano)
+	fq, err := s.d.Casework.FlagQueue(rq.ctx, rq.call(), casework.FlagQuery{Lang: rq.lang, FlagFilter: casework.FlagFilter{Level: screening.Level(d.Level), Limit: 500}})
 	if err != nil {
 		rq.fail(err)
 		return
+	}
+	d.Flags = s.flagViews(rq, fq.Flags, rq.lang)
+	for i := range d.Flags {
+		d.Flags[i].Name = fq.Names[d.Flags[i].SubjectID]
+	}
+	if a, ok := s.alerts(rq); ok {
+		d.State = a.State()
 	}
 	rq.render(http.StatusOK, "flags", d)
 }

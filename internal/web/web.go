@@ -156,6 +156,8 @@ func (s *server) routes() {
 	m.Handle("GET /kiosk/thanks", s.public(s.kioskThanks))
 
 	m.Handle("GET /flags", s.page(staff, s.flagsPage))
+	m.Handle("GET /flags/live", s.poll(s.liveFlags))
+	m.Handle("GET /alerts", s.poll(s.alertsBadge))
 	m.Handle("POST /flags/{id}/acknowledge", s.page(staff, s.acknowledgeFlag))
 	m.Handle("POST /flags/{id}/resolve", s.page(staff, s.resolveFlag))
 	m.Handle("GET /overrides", s.page(staff, s.overridesPage))
