@@ -121,11 +121,13 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			}
 			return "—"
 		},
-		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"nl2br":  nl2br,
-		"pct":    func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
-		"signed": func(v float64) string { return fmt.Sprintf("%+.2f", v) },
-		"add":    func(a, b int) int { return a + b },
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"now":      time.Now,
+		"nl2br":    nl2br,
+		"protocol": protocolHTML,
+		"pct":      func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
+		"signed":   func(v float64) string { return fmt.Sprintf("%+.2f", v) },
+		"add":      func(a, b int) int { return a + b },
 		"seq": func(n int) []int {
 			out := make([]int, n)
 			for i := range out {
@@ -153,7 +155,12 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			}
 			return string(*t)
 		},
-		"duration": humanDuration,
+		"duration": func(d time.Duration) string {
+			if rq == nil {
+				return humanDuration(d)
+			}
+			return rq.duration(d)
+		},
 		"instrumentTitle": func(id string) string {
 			def, ok := s.d.Catalog.Get(id)
 			if !ok || rq == nil {

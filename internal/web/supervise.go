@@ -23,6 +23,7 @@ type flagsData struct {
 	Error         string
 	Now           time.Time
 	Since, State  string // what the live region's poll starts from
+	Policy        casework.FlagPolicy
 }
 
 var flagNotices = []string{"acknowledged", "resolved"}
@@ -33,7 +34,7 @@ var flagErrors = []string{"resolve_invalid", "not_open", "not_acknowledged"}
 func (s *server) flagsPage(rq *request) {
 	q := rq.r.URL.Query()
 	d := flagsData{Resolutions: casework.ResolutionCodes, Interventions: casework.Interventions, Level: q.Get("level"), Done: pick(q.Get("done"), flagNotices),
-		Error: pick(q.Get("error"), flagErrors), Now: time.Now()}
+		Error: pick(q.Get("error"), flagErrors), Now: time.Now(), Policy: s.d.Casework.Policy().Flags}
 	if d.Level != "critical" && d.Level != "urgent" && d.Level != "review" {
 		d.Level = ""
 	}

@@ -133,6 +133,10 @@ func (s *server) routes() {
 	m.Handle("POST /account/password", s.page(nil, s.changePassword))
 
 	m.Handle("GET /subjects/{id}", s.page(staff, s.subjectPage))
+	m.Handle("GET /subjects/new", s.page(staff, s.registerPage))
+	m.Handle("POST /subjects", s.page(staff, s.saveSubject))
+	m.Handle("GET /subjects/{id}/edit", s.page(staff, s.editPage))
+	m.Handle("POST /subjects/{id}/edit", s.page(staff, s.saveSubject))
 	m.Handle("POST /subjects/{id}/sessions", s.page(staff, s.createSession))
 	m.Handle("POST /recommendations/{id}/overrides", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.requestOverride))
 	m.Handle("POST /recommendations/{id}/accept", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.acceptRecommendation))
@@ -146,6 +150,7 @@ func (s *server) routes() {
 	m.Handle("GET /sessions/{id}/review", s.page(staff, s.staffFlow(s.reviewPage)))
 	m.Handle("POST /sessions/{id}/submit", s.page(staff, s.staffFlow(s.submit)))
 	m.Handle("GET /sessions/{id}/result", s.page(staff, s.resultPage))
+	m.Handle("GET /assessments/{id}", s.page(staff, s.assessmentPage))
 
 	m.Handle("GET /kiosk", s.public(s.kioskEntry))
 	m.Handle("POST /kiosk/start", s.public(s.kioskStart))

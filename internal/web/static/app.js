@@ -2,6 +2,12 @@
 (function () {
   "use strict";
 
+  // A print button (data-print) prints the page with the print stylesheet.
+  document.addEventListener("click", function (e) {
+    var b = e.target && e.target.closest ? e.target.closest("[data-print]") : null;
+    if (b) { window.print(); }
+  });
+
   // Ask before destructive admin actions (buttons with data-confirm).
   document.addEventListener("submit", function (e) {
     var b = e.submitter;
