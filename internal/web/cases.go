@@ -294,6 +294,8 @@ func (s *server) recView(rq *request, r casework.Recommendation) *recView {
 		}
 		if c.Value == "missing" {
 			f.Value = rq.T("feature.value.missing")
+		} else if rq.lang == "zh-CN" {
+			f.Value = binZH(c.Value)
 		}
 		v.Factors = append(v.Factors, f)
 	}

@@ -40,7 +40,7 @@ func TestBrowserAcceptRecommendation(t *testing.T) {
 	b.do("accept",
 		chromedp.SendKeys(chromedp.CSS("#accept-note"), "与本人面谈后同意"),
 		chromedp.Click(chromedp.CSS("#accept-rec")),
-		chromedp.WaitVisible(chromedp.CSS(".notice.ok")),
+		chromedp.WaitVisible(chromedp.CSS("ul.history")), // the history was empty
 	)
 	if got := b.text(".notice.ok"); !strings.Contains(got, "监管等级已决定") {
 		t.Errorf("after accepting: %q", got)
@@ -48,6 +48,7 @@ func TestBrowserAcceptRecommendation(t *testing.T) {
 	if got := b.text(".history"); !strings.Contains(got, "采纳建议") || !strings.Contains(got, "carol") {
 		t.Errorf("level history = %q, want carol's acceptance", got)
 	}
+	b.shots("32-subject-accepted")
 	if b.eval(`document.getElementById("accept-rec") !== null`) {
 		t.Error("the accept button is still offered once the level is the suggested one")
 	}
@@ -70,5 +71,14 @@ func TestProtocolPhoneLinks(t *testing.T) {
 	}
 	if strings.Contains(got, `tel:15"`) {
 		t.Errorf("a duration became a phone link: %s", got)
+	}
+}
+
+func TestBinZH(t *testing.T) {
+	for in, want := range map[string]string{"6 or more": "6 及以上", "> 173.8 & ≤ 200": "大于 173.8 且 不超过 200", "[0.341994, 0.60074]": "0.341994 至 0.60074",
+		"true": "是", "43-47": "43-47"} {
+		if got := binZH(in); got != want {
+			t.Errorf("binZH(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -125,9 +125,11 @@ func (s *server) funcs(rq *request) template.FuncMap {
 		"now":      time.Now,
 		"nl2br":    nl2br,
 		"protocol": protocolHTML,
-		"pct":      func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
-		"signed":   func(v float64) string { return fmt.Sprintf("%+.2f", v) },
-		"add":      func(a, b int) int { return a + b },
+		// actor shows a person's account without the audit prefix.
+		"actor":  func(a string) string { return strings.TrimPrefix(a, "user:") },
+		"pct":    func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
+		"signed": func(v float64) string { return fmt.Sprintf("%+.2f", v) },
+		"add":    func(a, b int) int { return a + b },
 		"seq": func(n int) []int {
 			out := make([]int, n)
 			for i := range out {
