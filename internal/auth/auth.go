@@ -254,6 +254,9 @@ type Store interface {
 	UpdateUser(ctx context.Context, username string, ch UserChange) error
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
 	RevokeAPIKey(ctx context.Context, id int64) error
+	// PeekSessionPrincipal is SessionPrincipal without touching the
+	// session: for background requests that must not keep it alive.
+	PeekSessionPrincipal(ctx context.Context, tokenHash []byte, idle time.Duration) (Principal, error)
 }
 
 // UserChange is one administrative change to an account; exactly one field

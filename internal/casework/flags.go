@@ -27,6 +27,19 @@ type FlagQuery struct {
 // Flags lists the flags the caller may see, most urgent first: level, then
 // deadline. Critical flags carry the crisis protocol.
 func (s *Service) Flags(ctx context.Context, c Call, q FlagQuery) ([]Flag, error) {
+	if err := q.validate(); err != nil {
+		return nil, err
+	}
+	return read(ctx, s, c, "flag.list", "", func(tx Tx) ([]Flag, error) {
+		tx.Resource("flags", q.Status, q.Subject)
+		fs, err := tx.Flags(ctx, q.FlagFilter)
+		s.withProtocol(fs, q.Lang)
+		return fs, err
+	})
+}
+
+// validate checks a flag listing's filter.
+func (q FlagQuery) validate() error {
 	inv := &problem.Invalid{}
 	if q.Status != "" && q.Status != FlagOpen && q.Status != FlagAcknowledged && q.Status != FlagResolved {
 		inv.Add("status", "must be open, acknowledged or resolved")
@@ -37,15 +50,7 @@ func (s *Service) Flags(ctx context.Context, c Call, q FlagQuery) ([]Flag, error
 	if q.Limit < 1 || q.Limit > 1000 {
 		inv.Add("limit", "must be a whole number from 1 to 1000")
 	}
-	if err := inv.Err(); err != nil {
-		return nil, err
-	}
-	return read(ctx, s, c, "flag.list", "", func(tx Tx) ([]Flag, error) {
-		tx.Resource("flags", q.Status, q.Subject)
-		fs, err := tx.Flags(ctx, q.FlagFilter)
-		s.withProtocol(fs, q.Lang)
-		return fs, err
-	})
+	return inv.Err()
 }
 
 // Flag returns one flag the caller may see.

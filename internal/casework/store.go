@@ -39,6 +39,9 @@ type Store interface {
 	Outbox(ctx context.Context, status string, limit int) ([]OutboxEntry, error)
 	// KioskPrincipal resolves a kiosk token to the principal of its session.
 	KioskPrincipal(ctx context.Context, token string) (auth.Principal, error)
+	// OpenAlerts counts the open critical and urgent flags p may see,
+	// outside a unit of work and unaudited: it reads no personal data.
+	OpenAlerts(ctx context.Context, p auth.Principal) (Alerts, error)
 }
 
 // AuditLog records and lists audit events outside a unit of work (sign-ins,
@@ -171,6 +174,15 @@ type Tx interface {
 	Unit(ctx context.Context, code string) (Unit, error)
 	PutUnit(ctx context.Context, u Unit) error
 	Units(ctx context.Context) ([]Unit, error)
+
+	// SubjectNames returns the display names of the visible subjects among
+	// ids (case-system ids); ids out of scope or unknown are left out.
+	SubjectNames(ctx context.Context, ids []string) (map[string]string, error)
+	// PutOwnSubject is PutSubject for a counselor's own caseload: the
+	// subject, if it exists, must be on the principal's caseload, and in
+	// must place it in the principal's unit with the principal as
+	// counselor (ErrOutOfScope, problem.Invalid otherwise).
+	PutOwnSubject(ctx context.Context, id string, in SubjectInput) (s Subject, created bool, err error)
 }
 
 // SubjectFilter narrows a subject listing.

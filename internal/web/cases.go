@@ -32,8 +32,19 @@ type caseloadData struct {
 	Tier      string
 	Overdue   bool
 	Flagged   bool
+	Query     string // search text: name or case number
+	Type      string // supervision type
+	Types     []string
+	Searched  bool
 	Total     int
 	Truncated bool
+	Sessions  []sessionRow // unfinished screenings, resumable
+}
+
+// sessionRow is an unfinished screening on the caseload.
+type sessionRow struct {
+	casework.Session
+	Name string
 }
 
 const caseloadLimit = 500
@@ -46,13 +57,47 @@ func (s *server) caseloadPage(rq *request) {
 	if d.Tier != "" && !casework.Tier(d.Tier).Valid() {
 		d.Tier = ""
 	}
-	page, err := s.d.Casework.Subjects(rq.ctx, rq.call(), casework.SubjectQuery{Tier: d.Tier, Overdue: d.Overdue, Limit: caseloadLimit})
-	if err != nil {
-		rq.fail(err)
-		return
+	d.Query, d.Type, d.Types = strings.TrimSpace(q.Get("q")), q.Get("type"), casework.SupervisionTypes
+	if !slices.Contains(d.Types, d.Type) {
+		d.Type = ""
 	}
-	d.Truncated = page.Next != ""
-	for _, subj := range page.Subjects {
+	var subjects []casework.Subject
+	if d.Query != "" || d.Type != "" {
+		// Names are sealed: casework opens the visible caseload's names and
+		// filters them (SearchSubjects).
+		d.Searched = true
+		res, err := s.d.Casework.SearchSubjects(rq.ctx, rq.call(), casework.SubjectSearch{Text: d.Query, SupervisionType: d.Type, Tier: d.Tier, Overdue: d.Overdue})
+		var inv *problem.Invalid
+		if errors.As(err, &inv) {
+			d.Query = ""
+		} else if err != nil {
+			rq.fail(err)
+			return
+		}
+		subjects, d.Truncated = res.Subjects, res.Truncated
+	} else {
+		page, err := s.d.Casework.Subjects(rq.ctx, rq.call(), casework.SubjectQuery{Tier: d.Tier, Overdue: d.Overdue, Limit: caseloadLimit})
+		if err != nil {
+			rq.fail(err)
+			return
+		}
+		subjects, d.Truncated = page.Subjects, page.Next != ""
+	}
+	if !d.Searched && !d.Flagged && d.Tier == "" && !d.Overdue {
+		open, err := s.d.Casework.OpenSessions(rq.ctx, rq.call(), "")
+		if err != nil {
+			rq.fail(err)
+			return
+		}
+		names := map[string]string{}
+		for _, subj := range subjects {
+			names[subj.ID] = subj.DisplayName
+		}
+		for _, o := range open {
+			d.Sessions = append(d.Sessions, sessionRow{Session: o, Name: names[o.SubjectID]})
+		}
+	}
+	for _, subj := range subjects {
 		if d.Flagged && subj.OpenFlags == 0 {
 			continue
 		}
@@ -92,6 +137,7 @@ type flagView struct {
 	casework.Flag
 	Label    string
 	Protocol string
+	Name     string // the person's name, where the page shows whose flag it is
 }
 
 func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string) []flagView {
@@ -248,6 +294,8 @@ func (s *server) recView(rq *request, r casework.Recommendation) *recView {
 		}
 		if c.Value == "missing" {
 			f.Value = rq.T("feature.value.missing")
+		} else if rq.lang == "zh-CN" {
+			f.Value = binZH(c.Value)
 		}
 		v.Factors = append(v.Factors, f)
 	}
@@ -276,7 +324,7 @@ type subjectData struct {
 	S           casework.Subject
 	Due         []casework.Due
 	Decisions   []casework.Decision
-	Sessions    []casework.Session
+	Sessions    []sessionRow
 	CanAccept   bool
 	Flags       []flagView
 	Assessments []assessmentView
@@ -287,11 +335,13 @@ type subjectData struct {
 	Error       string
 	Done        string
 	CanScreen   bool
+	UnitName    string
+	CanEdit     bool
 }
 
 // Codes a redirect may carry back to the subject page; anything else is
 // ignored, so a URL cannot make the page say something it did not.
-var subjectNotices = []string{"override_requested", "session_expired", "level_decided", "recommended"}
+var subjectNotices = []string{"override_requested", "session_expired", "level_decided", "recommended", "registered", "saved"}
 var subjectErrors = []string{"no_instruments", "bad_instrument", "bad_language", "bad_mode", "override_invalid", "override_pending", "text_missing",
 	"recommendation_stale", "insufficient_information"}
 
@@ -317,7 +367,10 @@ func (s *server) subjectPage(rq *request) {
 		rq.fail(err)
 		return
 	}
-	d.S, d.Due, d.Decisions, d.Sessions = o.Subject, o.Due, o.Decisions, o.Sessions
+	d.S, d.Due, d.Decisions = o.Subject, o.Due, o.Decisions
+	for _, x := range o.Sessions {
+		d.Sessions = append(d.Sessions, sessionRow{Session: x, Name: o.Subject.DisplayName})
+	}
 	d.Flags = s.flagViews(rq, o.Flags, rq.lang)
 	for _, a := range o.Assessments {
 		d.Assessments = append(d.Assessments, s.assessmentView(rq, a))
@@ -338,6 +391,12 @@ func (s *server) subjectPage(rq *request) {
 	}
 	d.CanScreen = true
 	d.Choices = s.instrumentChoices(rq, d.Due)
+	d.CanEdit = rq.p.Role == auth.RoleAdmin || rq.p.Role == auth.RoleSupervisor && d.S.Unit == rq.p.Unit ||
+		rq.p.Role == auth.RoleCounselor && d.S.Counselor == rq.p.Name && d.S.Unit == rq.p.Unit
+	if d.UnitName, err = s.d.Casework.UnitName(rq.ctx, rq.call(), d.S.Unit); err != nil {
+		rq.fail(err)
+		return
+	}
 	rq.render(http.StatusOK, "subject", d)
 }
 

@@ -67,9 +67,15 @@ func newEnv(t *testing.T) *env {
 // newEnvConfig is newEnv with the API server's configuration.
 func newEnvConfig(t *testing.T, cfg httpapi.Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, auth.DefaultSessionPolicy)
+}
+
+// newEnvWith is newEnvConfig with the sessions' policy.
+func newEnvWith(t *testing.T, cfg httpapi.Config, sessions auth.SessionPolicy) *env {
+	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
-	svc := auth.NewService(postgres.NewAccounts(db), auth.DefaultSessionPolicy)
+	svc := auth.NewService(postgres.NewAccounts(db), sessions)
 	e := &env{t: t, auth: svc, logs: &testfix.Buffer{}, pass: "correct horse battery"}
 	// Accounts belong to units that exist (auth.ErrUnknownUnit).
 	for code, agency := range map[string]string{"west": "hz", "east": "nb"} {

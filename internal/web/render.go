@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,8 +121,12 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			}
 			return "—"
 		},
-		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"nl2br":  nl2br,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"now":      time.Now,
+		"nl2br":    nl2br,
+		"protocol": protocolHTML,
+		// actor shows a person's account without the audit prefix.
+		"actor":  func(a string) string { return strings.TrimPrefix(a, "user:") },
 		"pct":    func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
 		"signed": func(v float64) string { return fmt.Sprintf("%+.2f", v) },
 		"add":    func(a, b int) int { return a + b },
@@ -152,7 +157,12 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			}
 			return string(*t)
 		},
-		"duration": humanDuration,
+		"duration": func(d time.Duration) string {
+			if rq == nil {
+				return humanDuration(d)
+			}
+			return rq.duration(d)
+		},
 		"instrumentTitle": func(id string) string {
 			def, ok := s.d.Catalog.Get(id)
 			if !ok || rq == nil {
@@ -186,7 +196,10 @@ type pageData struct {
 	Kiosk    bool
 	Path     string
 	Nav      string // the current section, for aria-current
-	Data     any
+	// Alerts, on staff pages, feed the header's live badge.
+	Alerts *casework.Alerts
+	Poll   string
+	Data   any
 }
 
 // render answers a full page.
@@ -212,6 +225,12 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 		pd.SignedIn, pd.User, pd.Role, pd.Unit = true, rq.p.Name, string(rq.p.Role), rq.p.Unit
 	}
 	pd.Nav = section(rq.r.URL.Path)
+	if tmpl == "layout" && rq.user && slices.Contains(staffRoles, rq.p.Role) {
+		pd.Poll = alertPoll
+		if a, ok := rq.s.alerts(rq); ok {
+			pd.Alerts = &a
+		}
+	}
 	var buf bytes.Buffer
 	if err == nil {
 		err = t.ExecuteTemplate(&buf, tmpl, pd)

@@ -240,6 +240,7 @@ type questionData struct {
 	TextLang     string
 	Options      []optionView
 	Answered     bool
+	NoSkip       bool // a suicide question: no "skip" link under it
 	Pos, Count   int
 	Done         int
 	Prev, Next   string
@@ -292,7 +293,13 @@ func (s *server) questionPage(rq *request, f flow) {
 			First: i == 0 || steps[i-1].Def != st.Def}
 		if d.First {
 			d.Instructions = st.Def.Instructions[sess.Language]
+			if f.kiosk {
+				// The instrument's instructions may be the interviewer's
+				// ("ask the person…"); the person reads their own.
+				d.Instructions = kioskInstructions(rq, st.Def, sess.Language)
+			}
 		}
+		d.NoSkip = suicideItem(st.Def, st.Item)
 		cur, answered := selected(st.Item, sess.Answers[st.Def.ID][st.Item.ID])
 		d.Answered = answered
 		for _, o := range st.Item.Options {

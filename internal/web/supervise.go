@@ -22,6 +22,8 @@ type flagsData struct {
 	Done          string
 	Error         string
 	Now           time.Time
+	Since, State  string // what the live region's poll starts from
+	Policy        casework.FlagPolicy
 }
 
 var flagNotices = []string{"acknowledged", "resolved"}
@@ -32,15 +34,23 @@ var flagErrors = []string{"resolve_invalid", "not_open", "not_acknowledged"}
 func (s *server) flagsPage(rq *request) {
 	q := rq.r.URL.Query()
 	d := flagsData{Resolutions: casework.ResolutionCodes, Interventions: casework.Interventions, Level: q.Get("level"), Done: pick(q.Get("done"), flagNotices),
-		Error: pick(q.Get("error"), flagErrors), Now: time.Now()}
+		Error: pick(q.Get("error"), flagErrors), Now: time.Now(), Policy: s.d.Casework.Policy().Flags}
 	if d.Level != "critical" && d.Level != "urgent" && d.Level != "review" {
 		d.Level = ""
 	}
-	fs, err := s.d.Casework.Flags(rq.ctx, rq.call(), casework.FlagQuery{Lang: rq.lang, FlagFilter: casework.FlagFilter{Level: screening.Level(d.Level), Limit: 500}})
-	d.Flags = s.flagViews(rq, fs, rq.lang)
+	// Flags raised from now on reach the page through its poll (liveFlags).
+	d.Since = d.Now.UTC().Format(time.RFC3339Nano)
+	fq, err := s.d.Casework.FlagQueue(rq.ctx, rq.call(), casework.FlagQuery{Lang: rq.lang, FlagFilter: casework.FlagFilter{Level: screening.Level(d.Level), Limit: 500}})
 	if err != nil {
 		rq.fail(err)
 		return
+	}
+	d.Flags = s.flagViews(rq, fq.Flags, rq.lang)
+	for i := range d.Flags {
+		d.Flags[i].Name = fq.Names[d.Flags[i].SubjectID]
+	}
+	if a, ok := s.alerts(rq); ok {
+		d.State = a.State()
 	}
 	rq.render(http.StatusOK, "flags", d)
 }

@@ -133,6 +133,10 @@ func (s *server) routes() {
 	m.Handle("POST /account/password", s.page(nil, s.changePassword))
 
 	m.Handle("GET /subjects/{id}", s.page(staff, s.subjectPage))
+	m.Handle("GET /subjects/new", s.page(staff, s.registerPage))
+	m.Handle("POST /subjects", s.page(staff, s.saveSubject))
+	m.Handle("GET /subjects/{id}/edit", s.page(staff, s.editPage))
+	m.Handle("POST /subjects/{id}/edit", s.page(staff, s.saveSubject))
 	m.Handle("POST /subjects/{id}/sessions", s.page(staff, s.createSession))
 	m.Handle("POST /recommendations/{id}/overrides", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.requestOverride))
 	m.Handle("POST /recommendations/{id}/accept", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.acceptRecommendation))
@@ -146,6 +150,7 @@ func (s *server) routes() {
 	m.Handle("GET /sessions/{id}/review", s.page(staff, s.staffFlow(s.reviewPage)))
 	m.Handle("POST /sessions/{id}/submit", s.page(staff, s.staffFlow(s.submit)))
 	m.Handle("GET /sessions/{id}/result", s.page(staff, s.resultPage))
+	m.Handle("GET /assessments/{id}", s.page(staff, s.assessmentPage))
 
 	m.Handle("GET /kiosk", s.public(s.kioskEntry))
 	m.Handle("POST /kiosk/start", s.public(s.kioskStart))
@@ -156,6 +161,8 @@ func (s *server) routes() {
 	m.Handle("GET /kiosk/thanks", s.public(s.kioskThanks))
 
 	m.Handle("GET /flags", s.page(staff, s.flagsPage))
+	m.Handle("GET /flags/live", s.poll(s.liveFlags))
+	m.Handle("GET /alerts", s.poll(s.alertsBadge))
 	m.Handle("POST /flags/{id}/acknowledge", s.page(staff, s.acknowledgeFlag))
 	m.Handle("POST /flags/{id}/resolve", s.page(staff, s.resolveFlag))
 	m.Handle("GET /overrides", s.page(staff, s.overridesPage))
