@@ -178,11 +178,6 @@ type Tx interface {
 	// SubjectNames returns the display names of the visible subjects among
 	// ids (case-system ids); ids out of scope or unknown are left out.
 	SubjectNames(ctx context.Context, ids []string) (map[string]string, error)
-	// PutOwnSubject is PutSubject for a counselor's own caseload: the
-	// subject, if it exists, must be on the principal's caseload, and in
-	// must place it in the principal's unit with the principal as
-	// counselor (ErrOutOfScope, problem.Invalid otherwise).
-	PutOwnSubject(ctx context.Context, id string, in SubjectInput) (s Subject, created bool, err error)
 }
 
 // SubjectFilter narrows a subject listing.

@@ -14,15 +14,7 @@ import (
 // PutSubject registers a person or updates their record. Profile fields are
 // checked against the models that read them. created says which.
 func (s *Service) PutSubject(ctx context.Context, c Call, id string, in SubjectInput) (Subject, bool, error) {
-	inv := &problem.Invalid{}
-	if !IDPattern.MatchString(id) {
-		inv.Add("subject_id", "must be 1-64 letters, digits, '.', '_' or '-'")
-	}
-	if err := in.Validate(s.now()); err != nil {
-		inv = err.(*problem.Invalid)
-	}
-	inv.Errors = append(inv.Errors, s.checkProfile(in.Profile)...)
-	if err := inv.Err(); err != nil {
+	if err := s.validSubject(id, in); err != nil {
 		return Subject{}, false, err
 	}
 	type put struct {
@@ -30,34 +22,57 @@ func (s *Service) PutSubject(ctx context.Context, c Call, id string, in SubjectI
 		Created bool
 	}
 	out, _, err := run(ctx, s, c, unit{action: "subject.put"}, func(tx Tx) (put, error) {
-		// The unit is one the caller may place people in; a person's
-		// counselor is an active counselor of the person's unit.
-		inv := &problem.Invalid{}
-		ok, err := tx.UnitWritable(ctx, in.Unit)
-		if err != nil {
-			return put{}, err
-		}
-		if !ok {
-			inv.Add("unit", "unknown unit, or one you may not assign")
-		}
-		if in.Counselor != "" {
-			cu, active, err := tx.Counselor(ctx, in.Counselor)
-			switch {
-			case err != nil:
-				return put{}, err
-			case !active:
-				inv.Add("counselor", "must be the username of an active counselor")
-			case ok && cu != in.Unit:
-				inv.Add("counselor", "must be a counselor of unit "+in.Unit)
-			}
-		}
-		if err := inv.Err(); err != nil {
-			return put{}, err
-		}
-		subj, created, err := tx.PutSubject(ctx, id, in)
+		subj, created, err := s.putSubject(ctx, tx, id, in, false)
 		return put{subj, created}, err
 	})
 	return out.S, out.Created, err
+}
+
+// validSubject checks a record's id, fields and profile, listing every
+// problem.
+func (s *Service) validSubject(id string, in SubjectInput) error {
+	inv := &problem.Invalid{}
+	if !IDPattern.MatchString(id) {
+		inv.Add("subject_id", "must be 1-64 letters, digits, '.', '_' or '-'")
+	}
+	if err := in.Validate(s.now()); err != nil {
+		inv.Errors = append(inv.Errors, err.(*problem.Invalid).Errors...)
+	}
+	inv.Errors = append(inv.Errors, s.checkProfile(in.Profile)...)
+	return inv.Err()
+}
+
+// putSubject writes a person's record after the placement rules: the unit
+// is one the caller may place people in (own: the counselor's own unit, as
+// RegisterSubject forces it), and the counselor is an active counselor of
+// the person's unit.
+func (s *Service) putSubject(ctx context.Context, tx Tx, id string, in SubjectInput, own bool) (Subject, bool, error) {
+	inv := &problem.Invalid{}
+	ok := own
+	if !own {
+		var err error
+		if ok, err = tx.UnitWritable(ctx, in.Unit); err != nil {
+			return Subject{}, false, err
+		}
+	}
+	if !ok {
+		inv.Add("unit", "unknown unit, or one you may not assign")
+	}
+	if in.Counselor != "" {
+		cu, active, err := tx.Counselor(ctx, in.Counselor)
+		switch {
+		case err != nil:
+			return Subject{}, false, err
+		case !active:
+			inv.Add("counselor", "must be the username of an active counselor")
+		case ok && cu != in.Unit:
+			inv.Add("counselor", "must be a counselor of unit "+in.Unit)
+		}
+	}
+	if err := inv.Err(); err != nil {
+		return Subject{}, false, err
+	}
+	return tx.PutSubject(ctx, id, in)
 }
 
 // checkProfile checks each profile field against the models that read it:

@@ -32,39 +32,16 @@ func (s *Service) RegisterSubject(ctx context.Context, c Call, id string, in Sub
 		in.Unit = p.Unit
 	}
 	in.DisplayName = strings.TrimSpace(in.DisplayName)
-	inv := &problem.Invalid{}
-	if !IDPattern.MatchString(id) {
-		inv.Add("subject_id", "must be 1-64 letters, digits, '.', '_' or '-'")
-	}
-	if err := in.Validate(s.now()); err != nil {
-		inv.Errors = append(inv.Errors, err.(*problem.Invalid).Errors...)
-	}
-	inv.Errors = append(inv.Errors, s.checkProfile(in.Profile)...)
-	if err := inv.Err(); err != nil {
+	if err := s.validSubject(id, in); err != nil {
 		return Subject{}, false, err
 	}
 	type put struct {
 		S       Subject
 		Created bool
 	}
+	in.KeepProfile = in.Profile == nil // the form does not show the profile
 	out, _, err := run(ctx, s, c, unit{action: "subject.put"}, func(tx Tx) (put, error) {
-		if in.Profile == nil {
-			old, err := tx.Subject(ctx, id)
-			switch {
-			case err == nil:
-				in.Profile = old.Profile
-			case !errors.Is(err, ErrNotFound):
-				return put{}, err
-			}
-		}
-		var subj Subject
-		var created bool
-		var err error
-		if own {
-			subj, created, err = tx.PutOwnSubject(ctx, id, in)
-		} else {
-			subj, created, err = tx.PutSubject(ctx, id, in)
-		}
+		subj, created, err := s.putSubject(ctx, tx, id, in, own)
 		return put{subj, created}, err
 	})
 	return out.S, out.Created, err
