@@ -51,7 +51,7 @@ KEY=$(bin/sunpath apikey create --name bench --role admin | tail -1)
 bin/sunpath serve >"$dir/serve.out" 2>"$dir/serve.err" &
 SRV=$!
 for _ in $(seq 100); do
-	BASE=$(grep -o 'http://[0-9.:]*' "$dir/serve.out" || true)
+	BASE=$(grep -o 'listening on http://[0-9.:]*' "$dir/serve.out" | sed 's/^listening on //' || true)
 	[ -n "$BASE" ] && curl -sf "$BASE/readyz" >/dev/null && break
 	sleep 0.1
 done
