@@ -140,6 +140,11 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		if err := auditStore.RegisterKey(ctx, signer.Public()); err != nil {
 			return err
 		}
+		// The due lists read the schedule's rows: they must be kept for
+		// the instruments configured.
+		if err := cases.SyncSchedule(ctx, cfg.Policy.Schedule.Instruments); err != nil {
+			return fmt.Errorf("schedule instruments: %w", err)
+		}
 	}
 
 	svc, err := casework.New(casework.Deps{Store: cases, Audit: auditStore, Catalog: catalog, Models: models, DefaultModel: cfg.Models.Default,

@@ -379,3 +379,17 @@ func (t *Tx) Outcomes(ctx context.Context, f casework.DashboardFilter) ([]casewo
 	}
 	return out, rows.Err()
 }
+
+// SyncSchedule makes the schedule's instruments those given: a new one
+// gets a row for every subject (in the same transaction), a dropped one
+// loses its rows. The server calls it at startup with schedule.instruments;
+// it is a no-op when they have not changed.
+func (c *Cases) SyncSchedule(ctx context.Context, instruments []string) error {
+	return c.db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM schedule_instruments WHERE instrument <> ALL($1)`, instruments); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schedule_instruments SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING`, instruments)
+		return err
+	})
+}
