@@ -30,6 +30,7 @@ type Cases struct {
 	now       func() time.Time
 	groups    grouper
 	onGroup   func(units int, committed bool)
+	replica   *DB // serves Read when set
 }
 
 // CasesConfig configures the case store.
@@ -44,6 +45,9 @@ type CasesConfig struct {
 	// OnGroup, when set, hears of every group transaction: how many units
 	// it held and whether it committed (if not, they ran alone).
 	OnGroup func(units int, committed bool)
+	// Replica, when set, is a streaming replica of db that serves Read
+	// (database.read_url).
+	Replica *DB
 }
 
 // NewCases returns the case store.
@@ -55,7 +59,7 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 		cfg.Groups = defaultGroups
 	}
 	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now,
-		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup}
+		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup, replica: cfg.Replica}
 }
 
 // The unit-of-work types are the application layer's (casework declares
