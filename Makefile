@@ -3,7 +3,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test lint vuln fmt bench migrate models
+.PHONY: build run test lint vuln fmt bench bench-scale migrate models
 
 build:
 	CGO_ENABLED=1 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/sunpath ./cmd/sunpath
@@ -31,6 +31,10 @@ fmt:
 
 bench:
 	./scripts/bench.sh
+
+# Oversight cost at 2,000 and 20,000 people (SUNPATH_SCALE_PEOPLE=...).
+bench-scale:
+	./scripts/bench-scale.sh
 
 # Retrain the shipped models from data/ (cgo: golearn's liblinear); the
 # same data and specs reproduce models/ byte for byte.

@@ -15,6 +15,9 @@
 #                                         sunpath (migrates), sunpath_login granted
 #                                         only sunpath_app (serves)
 #   scripts/localpg.sh crash DIR          stop it immediately (as a crash) and start it
+#   scripts/localpg.sh replica PRIMARY DIR  start a streaming replica of the running
+#                                         cluster in PRIMARY (pg_basebackup -R) in DIR;
+#                                         prints its URL
 #
 # DIR/data is the cluster, DIR/log its log, DIR/password and DIR/port what the
 # URL needs (DIR/owner.password and DIR/login.password for the roles). Everything else goes to stderr so `URL=$(… start …)` works.
@@ -206,11 +209,46 @@ crash() {
 	as_owner "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >&2
 }
 
+# replica clones the running cluster in PRIMARY into DIR as a hot standby
+# streaming from it (the primary learns to accept replication from
+# loopback), on a free port, with the primary's password.
+replica() {
+	local primary=$1 dir=$2 port
+	ensure_binaries
+	choose_os_user
+	[ -f "$primary/port" ] || die "no cluster in $primary"
+	if command -v flock >/dev/null; then
+		exec 9>>"${TMPDIR:-/tmp}/sunpath-localpg-$(id -u).lock"
+		flock 9
+	fi
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	[ "$(id -u)" = 0 ] && chown "$PGUSER_OS" "$dir"
+	if ! grep -q '^host replication sunpath 127.0.0.1/32' "$primary/data/pg_hba.conf"; then
+		echo 'host replication sunpath 127.0.0.1/32 scram-sha-256' >>"$primary/data/pg_hba.conf"
+		as_owner "$BINDIR/pg_ctl" -D "$primary/data" reload >&2
+	fi
+	port=$(free_port)
+	umask 077
+	cp "$primary/password" "$dir/password"
+	echo "$port" >"$dir/port"
+	local pass
+	pass=$(cat "$primary/password")
+	as_owner env PGPASSWORD="$pass" "$BINDIR/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" -U sunpath \
+		-D "$dir/data" -R -X stream -c fast >&2
+	echo "port = $port" >>"$dir/data/postgresql.conf"
+	[ "$(id -u)" = 0 ] && touch "$dir/log" && chown "$PGUSER_OS" "$dir/log"
+	as_owner "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >&2 9>&- ||
+		{ tail -20 "$dir/log" >&2; die "the replica did not start (log: $dir/log)"; }
+	url "$dir"
+}
+
 case "${1:-}" in
 start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; start "$2" "${3:-}" ;;
 stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
 url) [ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 url DIR [owner|login]"; url "$2" "${3:-}" ;;
 roles) [ $# -eq 2 ] || die "usage: $0 roles DIR"; roles "$2" ;;
 crash) [ $# -eq 2 ] || die "usage: $0 crash DIR"; crash "$2" ;;
-*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR [owner|login] | roles DIR | crash DIR" ;;
+replica) [ $# -eq 3 ] || die "usage: $0 replica PRIMARY DIR"; replica "$2" "$3" ;;
+*) die "usage: $0 start DIR [PORT] | stop DIR | url DIR [owner|login] | roles DIR | crash DIR | replica PRIMARY DIR" ;;
 esac

@@ -1,7 +1,15 @@
 // Command sunpath-load submits PHQ-9 assessments to a running Sunpath
 // through its real API, each with its own Idempotency-Key, from many
 // connections at once, and reports throughput and latency percentiles.
-// It only ever talks to the URL it is given; run it against loopback.
+// Answers are drawn from a realistic screening mix (see mix below), so the
+// flag, notification and consecutive-severity paths run as often as they
+// would in service; -retry resends a share of requests with the key and
+// body of an earlier one, as clients that lost a reply do.
+//
+// Two helper modes prepare a run: -create-subjects N registers the people
+// the load is spread over, and -receive ADDR answers webhook deliveries
+// (flag notifications) with 204. It only ever talks to the URL it is given
+// and listens only on the address it is given; run it on loopback.
 package main
 
 import (
@@ -42,6 +50,12 @@ type Report struct {
 	Non2xx    int            `json:"non_2xx"`
 	Errors    int            `json:"errors"`
 	Status    map[string]int `json:"status"`
+	// Retried counts requests that resent an earlier key and body; Item9
+	// and Severe count submissions with item 9 above 0 and with a total
+	// of 15 or more (the flag and consecutive-rule paths).
+	Retried int `json:"retried"`
+	Item9   int `json:"item9_positive"`
+	Severe  int `json:"moderately_severe_or_worse"`
 	// CPUSeconds is the load generator's own CPU time (user+system) over
 	// the measured window, so a report can say what the client cost.
 	CPUSeconds float64 `json:"cpu_seconds"`
@@ -57,8 +71,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	dur := fs.Duration("duration", 20*time.Second, "measured duration")
 	warm := fs.Duration("warmup", 3*time.Second, "unmeasured warm-up")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	mixName := fs.String("mix", "realistic", "answers: realistic (see README, Performance) or light (minimal/mild, item 9 always 0)")
+	retry := fs.Float64("retry", 0, "share of requests that resend an earlier request's Idempotency-Key and body (0-1)")
+	create := fs.Int("create-subjects", 0, "register this many subjects (prefix 1…N) in -unit, then exit")
+	unitCode := fs.String("unit", "bench", "unit of the subjects -create-subjects registers")
+	receive := fs.String("receive", "", "answer webhook POSTs on this loopback address with 204 until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *receive != "" {
+		return serveHooks(ctx, *receive, out)
+	}
+	var draw func(*rand.Rand) submission
+	switch *mixName {
+	case "realistic":
+		draw = realistic
+	case "light":
+		draw = light
+	default:
+		return fmt.Errorf("-mix must be realistic or light")
+	}
+	if *retry < 0 || *retry > 1 {
+		return fmt.Errorf("-retry must be from 0 to 1")
 	}
 	if *key == "" {
 		return fmt.Errorf("-key is required")
@@ -68,6 +102,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	tr := &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	if *create > 0 {
+		return createSubjects(ctx, client, *base, *key, *prefix, *unitCode, *create, *conns, out)
+	}
 	runID := rand.Uint64()
 
 	var mu sync.Mutex
@@ -86,21 +123,41 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			r := rand.New(rand.NewPCG(runID, uint64(w)))
 			var mine []time.Duration
 			status := map[string]int{}
-			non2xx, errs := 0, 0
+			non2xx, errs, retried, item9, severe := 0, 0, 0, 0, 0
+			var last struct {
+				url, key string
+				body     []byte
+			}
 			for i := 0; ctx.Err() == nil; i++ {
 				t0 := time.Now()
 				if t0.After(end) {
 					break
 				}
-				body := answers(r)
-				url := fmt.Sprintf("%s/v1/subjects/%s%d/assessments", *base, *prefix, 1+r.IntN(*subjects))
+				measured := t0.After(measureFrom)
+				url, idem, body := last.url, last.key, last.body
+				if body != nil && r.Float64() < *retry {
+					if measured {
+						retried++
+					}
+				} else {
+					sub := draw(r)
+					if measured && sub.item9 {
+						item9++
+					}
+					if measured && sub.total >= 15 {
+						severe++
+					}
+					body = sub.body
+					url = fmt.Sprintf("%s/v1/subjects/%s%d/assessments", *base, *prefix, 1+r.IntN(*subjects))
+					idem = fmt.Sprintf("load-%x-%d-%d", runID, w, i)
+					last.url, last.key, last.body = url, idem, body
+				}
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+*key)
-				req.Header.Set("Idempotency-Key", fmt.Sprintf("load-%x-%d-%d", runID, w, i))
+				req.Header.Set("Idempotency-Key", idem)
 				resp, err := client.Do(req)
 				d := time.Since(t0)
-				measured := t0.After(measureFrom)
 				if err != nil {
 					if measured {
 						errs++
@@ -125,6 +182,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			rep.Non2xx += non2xx
 			rep.Errors += errs
+			rep.Retried += retried
+			rep.Item9 += item9
+			rep.Severe += severe
 			mu.Unlock()
 		}(w)
 	}
@@ -153,21 +213,4 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// answers is a PHQ-9 submission in the minimal or mild band with item 9 at
-// 0, so the measured path is the common one: no flag, no notification.
-func answers(r *rand.Rand) []byte {
-	b := []byte(`{"instrument":"phq9","language":"zh-CN","answers":{`)
-	for i := 1; i <= 9; i++ {
-		v := r.IntN(2)
-		if i == 9 {
-			v = 0
-		}
-		b = fmt.Appendf(b, `"phq9_%d":%d`, i, v)
-		if i < 9 {
-			b = append(b, ',')
-		}
-	}
-	return append(b, "}}"...)
 }

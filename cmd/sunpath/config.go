@@ -110,6 +110,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"database.url":               "",
 		"database.migrate_url":       "",
+		"database.read_url":          "",
 		"database.max_conns":         int(db.MaxConns),
 		"database.write_groups":      2,
 		"database.connect_timeout":   db.ConnectTimeout.String(),
@@ -209,12 +210,18 @@ func loadConfig(c *cli, v *viper.Viper, file string) (Config, error) {
 	var cfg Config
 	cfg.Database = postgres.Config{
 		URL:              p.str("database.url"),
+		ReadURL:          p.str("database.read_url"),
 		MaxConns:         int32(p.intIn("database.max_conns", 1, 1000)),
 		ConnectTimeout:   p.dur("database.connect_timeout"),
 		AcquireTimeout:   p.dur("database.acquire_timeout"),
 		StatementTimeout: p.dur("database.statement_timeout"),
 	}
 	cfg.WriteGroups = p.intIn("database.write_groups", 1, 64)
+	if cfg.Database.ReadURL != "" {
+		if err := postgres.ParseURL(cfg.Database.ReadURL); err != nil {
+			p.fail("database.read_url", "not a PostgreSQL URL")
+		}
+	}
 	if cfg.Database.URL != "" {
 		if err := postgres.ParseURL(cfg.Database.URL); err != nil {
 			p.fail("database.url", "not a PostgreSQL URL")

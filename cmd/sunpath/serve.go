@@ -99,8 +99,19 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	groupsLost := prometheus.NewCounter(prometheus.CounterOpts{Name: "sunpath_write_groups_lost_total",
 		Help: "Group transactions that did not commit; their submissions ran again one by one."})
 	reg.MustRegister(groupUnits, groupsLost)
+	// Oversight reads go to a streaming replica when one is named; their
+	// audit events are still written on the primary.
+	var replica *postgres.DB
+	if cfg.Database.ReadURL != "" {
+		rc := cfg.Database
+		rc.URL = cfg.Database.ReadURL
+		if replica, err = postgres.New(rc); err != nil {
+			return fmt.Errorf("read replica: %w", err)
+		}
+		defer replica.Close()
+	}
 	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: keys, Flags: cfg.Policy.Flags, Endpoints: sortedNames(cfg.Webhooks.Endpoints),
-		Groups: cfg.WriteGroups,
+		Groups: cfg.WriteGroups, Replica: replica,
 		OnGroup: func(units int, committed bool) {
 			groupUnits.Observe(float64(units))
 			if !committed {
@@ -139,6 +150,11 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 		}
 		if err := auditStore.RegisterKey(ctx, signer.Public()); err != nil {
 			return err
+		}
+		// The due lists read the schedule's rows: they must be kept for
+		// the instruments configured.
+		if err := cases.SyncSchedule(ctx, cfg.Policy.Schedule.Instruments); err != nil {
+			return fmt.Errorf("schedule instruments: %w", err)
 		}
 	}
 

@@ -472,7 +472,7 @@ func (s *Service) OverrideAnalytics(ctx context.Context, c Call, by string, days
 		return nil, time.Time{}, invalid("by", "must be counselor, unit or reason")
 	}
 	since := s.now().UTC().AddDate(0, 0, -days)
-	g, err := read(ctx, s, c, "override.analytics", "", func(tx Tx) ([]OverrideStat, error) {
+	g, err := oversightRead(ctx, s, c, "override.analytics", func(tx Tx) ([]OverrideStat, error) {
 		tx.Resource("override_analytics", by, "")
 		return tx.OverrideAnalytics(ctx, by, since)
 	})

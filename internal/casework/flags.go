@@ -30,7 +30,7 @@ func (s *Service) Flags(ctx context.Context, c Call, q FlagQuery) ([]Flag, error
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
-	return read(ctx, s, c, "flag.list", "", func(tx Tx) ([]Flag, error) {
+	return oversightRead(ctx, s, c, "flag.list", func(tx Tx) ([]Flag, error) {
 		tx.Resource("flags", q.Status, q.Subject)
 		fs, err := tx.Flags(ctx, q.FlagFilter)
 		s.withProtocol(fs, q.Lang)

@@ -22,7 +22,7 @@ func (s *Service) Due(ctx context.Context, c Call, q DueQuery) ([]Due, error) {
 	if q.Limit < 1 || q.Limit > 1000 {
 		return nil, invalid("limit", "must be a whole number from 1 to 1000")
 	}
-	return read(ctx, s, c, "schedule.list", "", func(tx Tx) ([]Due, error) {
+	return oversightRead(ctx, s, c, "schedule.list", func(tx Tx) ([]Due, error) {
 		tx.Resource("schedule", "", "")
 		return tx.Due(ctx, DueFilter{Schedule: s.policy.Schedule, OverdueOnly: q.OverdueOnly, Now: s.now(), Limit: q.Limit})
 	})
@@ -95,7 +95,7 @@ func (s *Service) Dashboard(ctx context.Context, c Call, q DashboardQuery) (Over
 	}
 	f := DashboardFilter{Schedule: s.policy.Schedule, Now: now, WindowDays: q.WindowDays, From: q.From, To: q.To,
 		Reliable: s.policy.ReliableChange, Instruments: s.policy.Schedule.Instruments}
-	return read(ctx, s, c, "dashboard.read", "", func(tx Tx) (Oversight, error) {
+	return oversightRead(ctx, s, c, "dashboard.read", func(tx Tx) (Oversight, error) {
 		var o Oversight
 		var err error
 		if o.Dashboard, err = tx.Dashboard(ctx, f); err != nil {

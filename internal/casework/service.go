@@ -126,6 +126,8 @@ type unit struct {
 	// persist, when set, is what of the result the idempotency record
 	// keeps (e.g. never a kiosk token).
 	persist func(any) any
+	// readOnly units may run on a read replica (Store.Read).
+	readOnly bool
 }
 
 // run executes fn as one audited unit of work. For an idempotent unit the
@@ -137,8 +139,14 @@ func run[T any](ctx context.Context, s *Service, c Call, u unit, fn func(Tx) (T,
 		op.Idem = &Idem{Client: c.Principal.Actor(), Key: c.IdempotencyKey, Hash: c.RequestHash, TTL: s.policy.IdempotencyTTL}
 	}
 	write := s.store.Write
-	if u.grouped {
+	switch {
+	case u.grouped:
 		write = s.store.WriteGrouped
+	case u.readOnly:
+		write = func(ctx context.Context, op Op, fn func(Tx) (Reply, error)) (Reply, bool, error) {
+			rep, err := s.store.Read(ctx, op, fn)
+			return rep, false, err
+		}
 	}
 	var out T
 	rep, replayed, err := write(ctx, op, func(tx Tx) (Reply, error) {
@@ -174,6 +182,14 @@ func run[T any](ctx context.Context, s *Service, c Call, u unit, fn func(Tx) (T,
 // read runs fn as one audited read.
 func read[T any](ctx context.Context, s *Service, c Call, action, subject string, fn func(Tx) (T, error)) (T, error) {
 	v, _, err := run(ctx, s, c, unit{action: action, subject: subject}, fn)
+	return v, err
+}
+
+// oversightRead runs fn as one audited read that may be served by a read
+// replica: for the oversight listings and figures, which only read and can
+// be a replication delay behind.
+func oversightRead[T any](ctx context.Context, s *Service, c Call, action string, fn func(Tx) (T, error)) (T, error) {
+	v, _, err := run(ctx, s, c, unit{action: action, readOnly: true}, fn)
 	return v, err
 }
 

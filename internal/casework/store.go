@@ -35,6 +35,12 @@ type Store interface {
 	// subject's identity and scope (Tx.SubjectRef) and queue their writes:
 	// concurrent ones may share one transaction and one commit.
 	WriteGrouped(ctx context.Context, op Op, fn func(Tx) (Reply, error)) (rep Reply, replayed bool, err error)
+	// Read runs fn, which only reads, as one audited unit of work: on a
+	// read replica when one is configured (its audit event then committed
+	// on the primary in a transaction of its own once the read succeeded:
+	// no answer without its audit event), as Write otherwise. The replica
+	// may lag the primary by its replication delay.
+	Read(ctx context.Context, op Op, fn func(Tx) (Reply, error)) (Reply, error)
 	// Outbox lists webhook deliveries, newest first.
 	Outbox(ctx context.Context, status string, limit int) ([]OutboxEntry, error)
 	// KioskPrincipal resolves a kiosk token to the principal of its session.

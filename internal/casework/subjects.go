@@ -187,7 +187,7 @@ func (s *Service) Subjects(ctx context.Context, c Call, q SubjectQuery) (Subject
 	if err := inv.Err(); err != nil {
 		return SubjectPage{}, err
 	}
-	return read(ctx, s, c, "subject.list", "", func(tx Tx) (SubjectPage, error) {
+	return oversightRead(ctx, s, c, "subject.list", func(tx Tx) (SubjectPage, error) {
 		tx.Resource("subjects", "", "")
 		subs, err := tx.Subjects(ctx, SubjectFilter{Unit: q.Unit, Counselor: q.Counselor, Tier: q.Tier, OverdueOnly: q.Overdue,
 			Schedule: s.policy.Schedule, Now: s.now(), Limit: q.Limit + 1, After: q.After})

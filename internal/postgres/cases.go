@@ -29,6 +29,7 @@ type Cases struct {
 	now       func() time.Time
 	groups    grouper
 	onGroup   func(units int, committed bool)
+	replica   *DB // serves Read when set
 }
 
 // CasesConfig configures the case store.
@@ -43,6 +44,9 @@ type CasesConfig struct {
 	// OnGroup, when set, hears of every group transaction: how many units
 	// it held and whether it committed (if not, they ran alone).
 	OnGroup func(units int, committed bool)
+	// Replica, when set, is a streaming replica of db that serves Read
+	// (database.read_url).
+	Replica *DB
 }
 
 // NewCases returns the case store.
@@ -54,7 +58,7 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 		cfg.Groups = defaultGroups
 	}
 	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now,
-		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup}
+		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup, replica: cfg.Replica}
 }
 
 // The unit-of-work types are the application layer's (casework declares
@@ -504,6 +508,17 @@ func (t *Tx) PutSubject(ctx context.Context, externalID string, in casework.Subj
 	return s, created, err
 }
 
+// equalUnlessEmpty is the filter col = param when v (the parameter's
+// value) is set, and a test of the parameter alone when it is not: a
+// filter the planner can serve from an index only when it is written only
+// when it applies.
+func equalUnlessEmpty(v, col, param string) string {
+	if v == "" {
+		return param + "::text = ''"
+	}
+	return col + " = " + param
+}
+
 func nullDate(s string) *string {
 	if s == "" {
 		return nil
@@ -517,14 +532,21 @@ type SubjectFilter = casework.SubjectFilter
 // Subjects lists the subjects the principal may see, by external id, each
 // with its next due screening; the overdue filter applies in the query.
 func (t *Tx) Subjects(ctx context.Context, f casework.SubjectFilter) ([]casework.Subject, error) {
-	args := dueArgs(t.p, f.Schedule, f.Now, nil)
+	args := scheduleArgs(t.p, f.Schedule, f.Now)
 	args = append(args, f.Unit, f.Counselor, f.Tier, f.After, f.OverdueOnly, f.Limit)
-	rows, err := t.tx.Query(ctx, `WITH `+dueCTE+`, next AS (SELECT id, min(due) AS due FROM due GROUP BY id)
-		SELECT `+subjectCols+`, n.due FROM subjects s LEFT JOIN next n ON n.id = s.id
-		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
-		  AND ($12 = '' OR s.unit = $12) AND ($13 = '' OR s.counselor = $13) AND ($14 = '' OR s.tier = $14)
-		  AND s.external_id > $15 AND (NOT $16 OR n.due < $10)
-		ORDER BY s.external_id LIMIT $17`, args...)
+	// Subjects are read in id order within the scope's index, each with
+	// the minimum of its few schedule rows: the overdue filter costs the
+	// rows read until the page is full, not the caseload.
+	rows, err := t.tx.Query(ctx, `SELECT `+subjectCols+`, n.due FROM subjects s
+		LEFT JOIN LATERAL (SELECT min(d.due) AS due FROM (
+			SELECT `+nextDueExpr+` AS due FROM screening_schedule c WHERE c.subject_id = s.id AND c.instrument = ANY($4)
+			   AND (c.ends IS NULL OR c.ends >= ($10::timestamptz)::date)
+			UNION ALL
+			SELECT u.due FROM follow_ups u WHERE u.subject_id = s.id AND (s.supervision_end IS NULL OR s.supervision_end >= ($10::timestamptz)::date)) d) n ON true
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+`
+		  AND `+equalUnlessEmpty(f.Unit, "s.unit", "$11")+` AND `+equalUnlessEmpty(f.Counselor, "s.counselor", "$12")+` AND ($13 = '' OR s.tier = $13)
+		  AND s.external_id > $14 AND (NOT $15 OR n.due < $10)
+		ORDER BY s.external_id LIMIT $16`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,11 @@ import (
 
 // Config says how to reach PostgreSQL and how long to wait for it.
 type Config struct {
-	URL              string
+	URL string
+	// ReadURL, when set, names a streaming replica that serves the
+	// oversight reads (Cases.Read); the pool to it is built from the same
+	// settings.
+	ReadURL          string
 	MaxConns         int32
 	ConnectTimeout   time.Duration // establishing one connection
 	AcquireTimeout   time.Duration // waiting for a free connection from the pool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,53 +56,126 @@ func (t *Tx) Units(ctx context.Context) ([]casework.Unit, error) {
 // Due is one instrument a subject must take, and by when.
 type Due = casework.Due
 
-// dueCTE defines "due": one row per screening due for a visible subject
-// under supervision: each schedule instrument (first within the new-entrant
-// window of the supervision start, then one tier interval after the last
-// result), and each follow-up set when a flag was resolved, until the
-// flag's instrument has been taken again. Its parameters are dueArgs: $1-$3
-// the principal, $4 the instruments, $5-$9 the intervals in seconds, $10
-// now, $11 the case-system ids to restrict to (NULL or empty: all).
-const dueCTE = `vis AS (
-		SELECT s.id, s.external_id, s.unit, s.counselor, s.tier, coalesce(s.supervision_start::timestamptz, s.created_at) AS start
-		  FROM subjects s
-		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
-		   AND (s.supervision_end IS NULL OR s.supervision_end >= ($10::timestamptz)::date)
-		   AND (coalesce(cardinality($11::text[]), 0) = 0 OR s.external_id = ANY($11::text[]))),
-	due AS (
-		SELECT v.id, v.external_id, v.unit, v.counselor, v.tier, i.instrument, last.at AS last,
-		       CASE WHEN last.at IS NULL THEN v.start + make_interval(secs => $5::float8)
-		            ELSE last.at + make_interval(secs => CASE v.tier WHEN 'strict' THEN $6::float8 WHEN 'ordinary' THEN $7::float8
-		                                                              WHEN 'lenient' THEN $8::float8 ELSE $9::float8 END)
-		       END AS due,
-		       CASE WHEN last.at IS NULL THEN 'entry' ELSE 'reassessment' END AS reason, NULL::uuid AS flag_id
-		  FROM vis v CROSS JOIN unnest($4::text[]) AS i(instrument)
-		  LEFT JOIN LATERAL (SELECT max(a.completed_at) AS at FROM assessments a
-		                      WHERE a.subject_id = v.id AND a.instrument = i.instrument) last ON true
-		UNION ALL
-		SELECT v.id, v.external_id, v.unit, v.counselor, v.tier, a.instrument, a.completed_at, f.follow_up_due, 'follow_up', f.id
-		  FROM vis v JOIN flags f ON f.subject_id = v.id AND f.status = 'resolved' AND f.follow_up_due IS NOT NULL
-		  JOIN assessments a ON a.id = f.assessment_id
-		 WHERE NOT EXISTS (SELECT 1 FROM assessments b WHERE b.subject_id = v.id AND b.instrument = a.instrument
-		                     AND b.completed_at > f.resolved_at))`
+// The schedule is kept as rows (migration 0010): screening_schedule holds,
+// per subject under supervision and schedule instrument, when it was last
+// taken (NULL: never), with the subject's scope, tier and supervision dates;
+// follow_ups holds the follow-ups set when a flag was resolved, until the
+// flag's instrument is taken again. A row is due one new-entrant period
+// after the start when never taken, else one tier interval after last_at;
+// within a tier that is monotonic in last_at, so each tier's rows are read
+// in due order from an index and the streams merged: a due list costs its
+// limit, not the caseload.
+//
+// The queries' parameters are scheduleArgs: $1-$3 the principal, $4 the
+// instruments, $5-$9 the intervals in seconds (new entrant, strict,
+// ordinary, lenient, unassigned), $10 now.
 
-// dueArgs are dueCTE's parameters.
-func dueArgs(p auth.Principal, s casework.Schedule, now time.Time, subjects []string) []any {
+// scheduleTiers pairs each stored tier with its interval's parameter.
+var scheduleTiers = []struct{ tier, secs string }{{"strict", "$6"}, {"ordinary", "$7"}, {"lenient", "$8"}, {"", "$9"}}
+
+// scheduleArgs are the schedule queries' first ten parameters.
+func scheduleArgs(p auth.Principal, s casework.Schedule, now time.Time) []any {
 	role, name, scope := scopeOf(p)
 	secs := func(d time.Duration) float64 { return d.Seconds() }
 	return []any{role, name, scope, s.Instruments, secs(s.NewEntrant), secs(s.Interval(casework.Strict)), secs(s.Interval(casework.Ordinary)),
-		secs(s.Interval(casework.Lenient)), secs(s.Unassigned), now, subjects}
+		secs(s.Interval(casework.Lenient)), secs(s.Unassigned), now}
 }
+
+// scopeHint is subject_visible for p's role written so that an index on
+// the scope column can serve it: the same rows, for a table aliased a with
+// unit, counselor and agency columns. Queries keep subject_visible beside
+// it as the definition.
+func scopeHint(p auth.Principal, a string) string {
+	switch p.Role {
+	case auth.RoleAdmin:
+		return "true"
+	case auth.RoleSupervisor:
+		return a + ".unit = $3"
+	case auth.RoleCounselor:
+		return a + ".counselor = $2"
+	case auth.RoleCaseSystem:
+		return a + ".agency = $3"
+	}
+	return "false"
+}
+
+// scheduleVisible restricts screening_schedule c to visible subjects under
+// supervision and the schedule's instruments.
+func scheduleVisible(p auth.Principal) string {
+	return `subject_visible(c.unit, c.counselor, c.agency, $1, $2, $3) AND ` + scopeHint(p, "c") +
+		` AND c.instrument = ANY($4) AND (c.ends IS NULL OR c.ends >= ($10::timestamptz)::date)`
+}
+
+// followUpVisible restricts follow_ups u, joined to subjects s, likewise.
+func followUpVisible(p auth.Principal) string {
+	return `subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND ` + scopeHint(p, "s") +
+		` AND (s.supervision_end IS NULL OR s.supervision_end >= ($10::timestamptz)::date)`
+}
+
+const dueCols = `external_id, unit, counselor, tier, instrument, reason, flag_id, last, due`
+
+// dueStreamsSQL is the due rows of every visible subject as index-ordered
+// streams, each limited to $limit rows (only overdue ones when $overdue):
+// the first $limit rows of their merge in (due, external_id, instrument)
+// order are the first $limit due rows.
+func dueStreamsSQL(p auth.Principal, overdue, limit string) string {
+	vis := scheduleVisible(p)
+	var parts []string
+	for _, t := range scheduleTiers {
+		parts = append(parts, fmt.Sprintf(`(SELECT c.external_id, c.unit, c.counselor, nullif(c.tier, '') AS tier, c.instrument,
+			'reassessment' AS reason, NULL::uuid AS flag_id, c.last_at AS last, c.last_at + make_interval(secs => %[1]s::float8) AS due
+			FROM screening_schedule c
+			WHERE c.tier = '%[2]s' AND c.last_at IS NOT NULL AND %[3]s
+			  AND (NOT %[4]s OR c.last_at < $10::timestamptz - make_interval(secs => %[1]s::float8))
+			ORDER BY c.last_at, c.external_id, c.instrument LIMIT %[5]s)`, t.secs, t.tier, vis, overdue, limit))
+	}
+	parts = append(parts, fmt.Sprintf(`(SELECT c.external_id, c.unit, c.counselor, nullif(c.tier, ''), c.instrument,
+			'entry', NULL::uuid, NULL::timestamptz, c.start + make_interval(secs => $5::float8)
+			FROM screening_schedule c
+			WHERE c.last_at IS NULL AND %[1]s AND (NOT %[2]s OR c.start < $10::timestamptz - make_interval(secs => $5::float8))
+			ORDER BY c.start, c.external_id, c.instrument LIMIT %[3]s)`, vis, overdue, limit),
+		fmt.Sprintf(`(SELECT s.external_id, s.unit, s.counselor, s.tier, u.instrument, 'follow_up', u.flag_id, u.last_at, u.due
+			FROM follow_ups u JOIN subjects s ON s.id = u.subject_id
+			WHERE %[1]s AND (NOT %[2]s OR u.due < $10)
+			ORDER BY u.due, s.external_id, u.instrument LIMIT %[3]s)`, followUpVisible(p), overdue, limit))
+	return strings.Join(parts, "\n\t\tUNION ALL ")
+}
+
+// subjectDueSQL is every due row of the visible subjects with the internal
+// ids in $11, computed from their schedule rows (a few per subject).
+func subjectDueSQL(p auth.Principal) string {
+	return `SELECT c.external_id, c.unit, c.counselor, nullif(c.tier, '') AS tier, c.instrument,
+			CASE WHEN c.last_at IS NULL THEN 'entry' ELSE 'reassessment' END AS reason, NULL::uuid AS flag_id, c.last_at AS last,
+			` + nextDueExpr + ` AS due
+		  FROM screening_schedule c WHERE c.subject_id = ANY($11::uuid[]) AND ` + scheduleVisible(p) + `
+		UNION ALL
+		SELECT s.external_id, s.unit, s.counselor, s.tier, u.instrument, 'follow_up', u.flag_id, u.last_at, u.due
+		  FROM follow_ups u JOIN subjects s ON s.id = u.subject_id WHERE u.subject_id = ANY($11::uuid[]) AND ` + followUpVisible(p)
+}
+
+// nextDueExpr is when schedule row c is due.
+const nextDueExpr = `CASE WHEN c.last_at IS NULL THEN c.start + make_interval(secs => $5::float8)
+	ELSE c.last_at + make_interval(secs => CASE c.tier WHEN 'strict' THEN $6::float8 WHEN 'ordinary' THEN $7::float8
+	                                                   WHEN 'lenient' THEN $8::float8 ELSE $9::float8 END) END`
 
 // Due lists the due screenings of the visible subjects under supervision
 // (those with the given case-system ids, or all), soonest first, limited
 // and filtered in the query.
 func (t *Tx) Due(ctx context.Context, f casework.DueFilter) ([]casework.Due, error) {
-	args := append(dueArgs(t.p, f.Schedule, f.Now, f.Subjects), f.OverdueOnly, f.Limit)
-	rows, err := t.tx.Query(ctx, `WITH `+dueCTE+`
-		SELECT external_id, unit, counselor, tier, instrument, reason, flag_id, last, due FROM due
-		 WHERE NOT $12 OR due < $10
-		 ORDER BY due, external_id, instrument LIMIT $13`, args...)
+	args := scheduleArgs(t.p, f.Schedule, f.Now)
+	var sql string
+	if len(f.Subjects) > 0 {
+		var ids []uuid.UUID
+		if err := t.tx.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}') FROM subjects WHERE external_id = ANY($1)`, f.Subjects).Scan(&ids); err != nil {
+			return nil, err
+		}
+		args = append(args, ids, f.OverdueOnly, f.Limit)
+		sql = `SELECT ` + dueCols + ` FROM (` + subjectDueSQL(t.p) + `) d WHERE NOT $12 OR due < $10 ORDER BY due, external_id, instrument LIMIT $13`
+	} else {
+		args = append(args, f.OverdueOnly, f.Limit)
+		sql = `SELECT ` + dueCols + ` FROM (` + dueStreamsSQL(t.p, "$11", "$12") + `) d ORDER BY due, external_id, instrument LIMIT $12`
+	}
+	rows, err := t.tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +199,21 @@ func (t *Tx) Due(ctx context.Context, f casework.DueFilter) ([]casework.Due, err
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// overdueCountSQL counts the overdue due rows and the subjects they are
+// of, each stream an index range scan over the overdue rows only.
+func overdueCountSQL(p auth.Principal) string {
+	vis := scheduleVisible(p)
+	var parts []string
+	for _, t := range scheduleTiers {
+		parts = append(parts, fmt.Sprintf(`SELECT c.subject_id FROM screening_schedule c
+			WHERE c.tier = '%s' AND c.last_at IS NOT NULL AND c.last_at < $10::timestamptz - make_interval(secs => %s::float8) AND %s`, t.tier, t.secs, vis))
+	}
+	parts = append(parts, `SELECT c.subject_id FROM screening_schedule c
+			WHERE c.last_at IS NULL AND c.start < $10::timestamptz - make_interval(secs => $5::float8) AND `+vis,
+		`SELECT u.subject_id FROM follow_ups u JOIN subjects s ON s.id = u.subject_id WHERE u.due < $10 AND `+followUpVisible(p))
+	return `SELECT count(*), count(DISTINCT subject_id) FROM (` + strings.Join(parts, "\n\t\tUNION ALL ") + `) o`
 }
 
 // TrendPoint is one result in a subject's series for an instrument.
@@ -176,13 +265,16 @@ func (t *Tx) Dashboard(ctx context.Context, f casework.DashboardFilter) (casewor
 		}
 		return rows.Err()
 	})
-	b.Queue(`WITH `+dueCTE+` SELECT count(*), count(DISTINCT id) FROM due WHERE due < $10`, dueArgs(t.p, f.Schedule, f.Now, nil)...).
+	b.Queue(overdueCountSQL(t.p), scheduleArgs(t.p, f.Schedule, f.Now)...).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&d.OverdueScreenings, &d.OverdueSubjects) })
 	b.Queue(`SELECT count(*), count(*) FILTER (WHERE EXISTS (
 			SELECT 1 FROM assessments a WHERE a.subject_id = s.id AND a.instrument = ANY($5)
 			   AND a.completed_at <= coalesce(s.supervision_start::timestamptz, s.created_at) + make_interval(secs => $6::float8)))
 		FROM subjects s WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
-		  AND coalesce(s.supervision_start::timestamptz, s.created_at) >= $7::timestamptz - make_interval(days => $4::int)`,
+		  AND coalesce(s.supervision_start::timestamptz, s.created_at) >= $7::timestamptz - make_interval(days => $4::int)
+		  -- the same rows, in a form indexes on the two columns serve
+		  AND (s.supervision_start >= ($7::timestamptz - make_interval(days => $4::int + 1))::date
+		       OR s.supervision_start IS NULL AND s.created_at >= $7::timestamptz - make_interval(days => $4::int))`,
 		role, name, scope, f.WindowDays, f.Schedule.Instruments, f.Schedule.NewEntrant.Seconds(), f.Now).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&d.NewEntrants, &d.NewEntrantsScreened) })
 	b.Queue(`SELECT f.level, count(*), count(*) FILTER (WHERE f.status = 'open' AND f.deadline < $4)
@@ -248,14 +340,18 @@ func (t *Tx) Outcomes(ctx context.Context, f casework.DashboardFilter) ([]casewo
 		         WHERE f.raised_at >= $4 AND f.raised_at < $5),
 		itv AS (SELECT DISTINCT f.subject_id FROM flags f JOIN vis ON vis.id = f.subject_id
 		         WHERE f.resolved_at >= $4 AND f.resolved_at < $5 AND cardinality(f.interventions) > 0),
-		chg AS (SELECT DISTINCT ON (x.subject_id) x.subject_id, x.total - x.prev AS change, th.points
-		          FROM (SELECT a.subject_id, a.instrument, a.total, a.completed_at, a.created_at,
-		                       lag(a.total) OVER (PARTITION BY a.subject_id, a.instrument ORDER BY a.completed_at, a.created_at) AS prev
-		                  FROM assessments a JOIN vis ON vis.id = a.subject_id
-		                 WHERE a.total IS NOT NULL AND a.instrument = ANY($6) AND a.completed_at < $5) x
-		          JOIN unnest($6::text[], $7::int[]) AS th(instrument, points) ON th.instrument = x.instrument
-		         WHERE x.prev IS NOT NULL AND x.completed_at >= $4
-		         ORDER BY x.subject_id, x.completed_at DESC, x.created_at DESC)
+		-- Each person re-screened in the period: their latest result in it
+		-- against the one before (an index probe), not a window over all
+		-- history.
+		chg AS (SELECT DISTINCT ON (a.subject_id) a.subject_id, a.total - p.total AS change, th.points
+		          FROM assessments a JOIN vis ON vis.id = a.subject_id
+		          JOIN unnest($6::text[], $7::int[]) AS th(instrument, points) ON th.instrument = a.instrument
+		          JOIN LATERAL (SELECT b.total FROM assessments b
+		                         WHERE b.subject_id = a.subject_id AND b.instrument = a.instrument AND b.total IS NOT NULL
+		                           AND (b.completed_at, b.created_at) < (a.completed_at, a.created_at)
+		                         ORDER BY b.completed_at DESC, b.created_at DESC LIMIT 1) p ON true
+		         WHERE a.total IS NOT NULL AND a.completed_at >= $4 AND a.completed_at < $5
+		         ORDER BY a.subject_id, a.completed_at DESC, a.created_at DESC)
 		SELECT u.code, u.name, count(*), count(scr.subject_id), count(flg.subject_id), count(itv.subject_id), count(chg.subject_id),
 		       count(*) FILTER (WHERE chg.change <= -chg.points),
 		       count(*) FILTER (WHERE abs(chg.change) < chg.points),
@@ -282,4 +378,18 @@ func (t *Tx) Outcomes(ctx context.Context, f casework.DashboardFilter) ([]casewo
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// SyncSchedule makes the schedule's instruments those given: a new one
+// gets a row for every subject (in the same transaction), a dropped one
+// loses its rows. The server calls it at startup with schedule.instruments;
+// it is a no-op when they have not changed.
+func (c *Cases) SyncSchedule(ctx context.Context, instruments []string) error {
+	return c.db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM schedule_instruments WHERE instrument <> ALL($1)`, instruments); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schedule_instruments SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING`, instruments)
+		return err
+	})
 }
