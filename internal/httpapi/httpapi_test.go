@@ -140,7 +140,7 @@ func newEnvOn(t *testing.T, db *postgres.DB, checks ...Check) *env {
 			}
 		}
 	})
-	e.ts = httptest.NewServer(s.Handler())
+	e.ts = httptest.NewServer(checkContract(t, s.Handler()))
 	t.Cleanup(e.ts.Close)
 	e.metrics = httptest.NewServer(MetricsHandler(reg))
 	t.Cleanup(e.metrics.Close)
