@@ -172,18 +172,33 @@ func Questionnaire(d *screening.Definition, lang string) ([]byte, error) {
 		q.Item = append(q.Item, qItem{LinkID: "instructions", Text: d.Instructions[lang],
 			XText: translations(d.Instructions, d.Languages, lang), Type: "display"})
 	}
-	for n, it := range d.Items {
+	n := 0
+	for _, it := range d.Items {
 		qi := qItem{
 			LinkID: it.ID,
-			Prefix: strconv.Itoa(n + 1),
 			Text:   it.Text[lang],
 			XText:  translations(it.Text, d.Languages, lang),
 			Type:   "choice",
 		}
+		// Only the scored items carry the instrument's numbers (the PHQ-9's
+		// difficulty question is unnumbered).
+		if it.Scored {
+			n++
+			qi.Prefix = strconv.Itoa(n)
+		}
 		if it.LOINC != "" {
 			qi.Code = []coding{{System: loincSystem, Code: it.LOINC}}
 		}
-		if it.Required && it.AskWhen == nil {
+		if it.AskWhen != nil {
+			qi.EnableWhen = enableWhens(d, *it.AskWhen, lang)
+			if len(qi.EnableWhen) > 0 {
+				qi.EnableBeh = "any"
+			}
+		}
+		// Every scored item is to be answered (prorating is the scoring's
+		// fallback for paper forms, not a form's option); a conditional one
+		// only when its enableWhen says it is asked.
+		if (it.Required || it.Scored) && (it.AskWhen == nil || len(qi.EnableWhen) > 0) {
 			t := true
 			qi.Required = &t
 		}
@@ -193,12 +208,6 @@ func Questionnaire(d *screening.Definition, lang string) ([]byte, error) {
 				Extension:   []extension{{URL: ordinalValueExt, ValueDecimal: &score}},
 				ValueCoding: optionCoding(o, lang),
 			})
-		}
-		if it.AskWhen != nil {
-			qi.EnableWhen = enableWhens(d, *it.AskWhen, lang)
-			if len(qi.EnableWhen) > 0 {
-				qi.EnableBeh = "any"
-			}
 		}
 		q.Item = append(q.Item, qi)
 	}
@@ -271,6 +280,11 @@ func marshal(v any) ([]byte, error) {
 // that a wrong JSON type is an item error, not a decoding failure.
 type qResponse struct {
 	ResourceType  string          `json:"resourceType"`
+	ID            json.RawMessage `json:"id"`
+	Language      json.RawMessage `json:"language"`
+	Subject       json.RawMessage `json:"subject"`
+	Authored      json.RawMessage `json:"authored"`
+	Author        json.RawMessage `json:"author"`
 	Questionnaire json.RawMessage `json:"questionnaire"`
 	Status        json.RawMessage `json:"status"`
 	Item          json.RawMessage `json:"item"`
@@ -463,15 +477,22 @@ func displayID(s string) string {
 
 type observation struct {
 	ResourceType   string      `json:"resourceType"`
+	ID             string      `json:"id,omitempty"`
+	Language       string      `json:"language,omitempty"`
 	Extension      []extension `json:"extension,omitempty"`
 	Status         string      `json:"status"`
 	Category       []concept   `json:"category"`
 	Code           concept     `json:"code"`
+	Subject        *Reference  `json:"subject,omitempty"`
+	Effective      string      `json:"effectiveDateTime,omitempty"`
+	Issued         string      `json:"issued,omitempty"`
+	Performer      []Reference `json:"performer,omitempty"`
 	ValueInteger   *int        `json:"valueInteger,omitempty"`
 	ValueConcept   *concept    `json:"valueCodeableConcept,omitempty"`
 	DataAbsent     *concept    `json:"dataAbsentReason,omitempty"`
 	Interpretation []concept   `json:"interpretation,omitempty"`
 	Method         *concept    `json:"method,omitempty"`
+	DerivedFrom    []Reference `json:"derivedFrom,omitempty"`
 	Component      []component `json:"component,omitempty"`
 }
 
@@ -498,8 +519,23 @@ type quantity struct {
 // missing items and quality signals are extensions. The caller adds subject,
 // effective time and derivedFrom.
 func Observation(d *screening.Definition, r screening.Result) ([]byte, error) {
+	return ObservationWith(d, r, Context{})
+}
+
+// ObservationWith is Observation with the context of the administration:
+// whom it is about, when it was answered and scored, who administered it
+// and the QuestionnaireResponse it is derived from, each where known.
+func ObservationWith(d *screening.Definition, r screening.Result, c Context) ([]byte, error) {
+	o, err := observationOf(d, r, c)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(o)
+}
+
+func observationOf(d *screening.Definition, r screening.Result, c Context) (observation, error) {
 	if r.Instrument != d.ID || r.Version != d.Version {
-		return nil, fmt.Errorf("result of %s %s does not belong to %s %s", r.Instrument, r.Version, d.ID, d.Version)
+		return observation{}, fmt.Errorf("result of %s %s does not belong to %s %s", r.Instrument, r.Version, d.ID, d.Version)
 	}
 	lang := r.Language
 	if lang == "" {
@@ -507,6 +543,11 @@ func Observation(d *screening.Definition, r screening.Result) ([]byte, error) {
 	}
 	o := observation{
 		ResourceType: "Observation",
+		ID:           c.ID,
+		Language:     lang,
+		Subject:      c.Subject,
+		Effective:    fhirTime(c.Effective),
+		Issued:       fhirInstant(c.Issued),
 		Extension: []extension{
 			{URL: ContentHashExt, ValueString: str(r.ContentHash)},
 			{URL: EngineExt, ValueString: str(r.EngineVersion)},
@@ -572,7 +613,13 @@ func Observation(d *screening.Definition, r screening.Result) ([]byte, error) {
 			ValueConcept: &concept{Coding: []coding{{System: LevelSystem, Code: string(f.Level)}}},
 		})
 	}
-	return marshal(o)
+	if c.Performer != nil {
+		o.Performer = []Reference{*c.Performer}
+	}
+	if c.DerivedFrom != nil {
+		o.DerivedFrom = []Reference{*c.DerivedFrom}
+	}
+	return o, nil
 }
 
 func bandLabel(d *screening.Definition, set, code, lang string) string {

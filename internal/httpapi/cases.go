@@ -10,6 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sunpath/sunpath/internal/casework"
+	"github.com/sunpath/sunpath/internal/fhir"
+	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/screening"
 )
 
 type subjectPath struct {
@@ -17,11 +20,11 @@ type subjectPath struct {
 }
 
 type subjectRequest struct {
-	SubjectID        string         `path:"subject_id"`
+	SubjectID        string         `path:"subject_id" json:"-" pattern:"^[A-Za-z0-9._-]{1,64}$" description:"the case-management system's own id"`
 	DisplayName      string         `json:"display_name" required:"true"`
-	Sex              string         `json:"sex" required:"true" enum:"female,male,other,unknown"`
+	Sex              string         `json:"sex" required:"true"`
 	BirthYear        *int           `json:"birth_year,omitempty"`
-	SupervisionType  string         `json:"supervision_type" required:"true" enum:"control,probation,parole,temporary_outside_prison,other"`
+	SupervisionType  string         `json:"supervision_type" required:"true"`
 	Unit             string         `json:"unit" required:"true"`
 	Counselor        string         `json:"counselor,omitempty" description:"username of the responsible counselor"`
 	SupervisionStart string         `json:"supervision_start,omitempty" format:"date"`
@@ -34,7 +37,7 @@ type subjectList casework.SubjectPage
 type subjectQuery struct {
 	Unit      string `query:"unit"`
 	Counselor string `query:"counselor"`
-	Tier      string `query:"tier" enum:"lenient,ordinary,strict"`
+	Tier      string `query:"tier"`
 	Overdue   bool   `query:"overdue" description:"only subjects with an overdue reassessment"`
 	Limit     int    `query:"limit" minimum:"1" maximum:"500"`
 	After     string `query:"after" description:"continue after this subject id"`
@@ -114,26 +117,37 @@ func (s *Server) listSubjects(c *gin.Context) {
 	s.answer(c, subjectList(out), err)
 }
 
+// assessmentRequest is both the documented and the decoded body: answers
+// stay raw for the engine.
 type assessmentRequest struct {
-	SubjectID      string         `path:"subject_id"`
-	Instrument     string         `json:"instrument" required:"true"`
-	Answers        map[string]any `json:"answers" required:"true"`
-	Language       string         `json:"language" required:"true" enum:"zh-CN,en"`
-	Population     string         `json:"population,omitempty"`
-	StartedAt      *time.Time     `json:"started_at,omitempty"`
-	CompletedAt    *time.Time     `json:"completed_at,omitempty" description:"when the person answered (a paper form's date); within a year before now"`
-	AdministeredBy string         `json:"administered_by,omitempty" description:"who administered it; the caller when omitted"`
+	SubjectID      string          `path:"subject_id" json:"-" pattern:"^[A-Za-z0-9._-]{1,64}$"`
+	Instrument     string          `json:"instrument" required:"true"`
+	Answers        json.RawMessage `json:"answers" required:"true" docType:"object" description:"item id → option value (number, or the option's code)"`
+	Language       string          `json:"language" required:"true" enum:"zh-CN,en"`
+	Population     string          `json:"population,omitempty"`
+	StartedAt      *time.Time      `json:"started_at,omitempty"`
+	CompletedAt    *time.Time      `json:"completed_at,omitempty" description:"when the person answered (a paper form's date); within a year before now"`
+	AdministeredBy string          `json:"administered_by,omitempty" description:"who administered it; the caller when omitted"`
 }
 
-// assessmentBody is decoded by hand: answers stay raw for the engine.
-type assessmentBody struct {
-	Instrument     string          `json:"instrument"`
-	Answers        json.RawMessage `json:"answers"`
-	Language       string          `json:"language"`
-	Population     string          `json:"population"`
-	StartedAt      *time.Time      `json:"started_at"`
-	CompletedAt    *time.Time      `json:"completed_at"`
-	AdministeredBy string          `json:"administered_by"`
+// assessmentDoc documents casework.Assessment with its typed result.
+type assessmentDoc struct {
+	casework.Assessment
+	Answers map[string]any   `json:"answers,omitempty" description:"staff only: item id → answer as stored"`
+	Result  screening.Result `json:"result"`
+}
+
+// recommendationDoc documents casework.Recommendation with its typed
+// explanation.
+type recommendationDoc struct {
+	casework.Recommendation
+	Explanation []riskmodel.Contribution `json:"explanation" description:"each input's signed contribution to the log-odds, largest magnitude first"`
+}
+
+// submittedDoc documents casework.Submitted with typed assessments.
+type submittedDoc struct {
+	casework.Submitted
+	Assessments []assessmentDoc `json:"assessments,omitempty"`
 }
 
 func (s *Server) createAssessment(c *gin.Context) {
@@ -141,7 +155,7 @@ func (s *Server) createAssessment(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req assessmentBody
+	var req assessmentRequest
 	if err := decodeJSON(c, &req); err != nil {
 		s.fail(c, err)
 		return
@@ -157,11 +171,11 @@ func (s *Server) createAssessment(c *gin.Context) {
 }
 
 type assessmentList struct {
-	Assessments []casework.Assessment `json:"assessments"`
+	Assessments []assessmentDoc `json:"assessments"`
 }
 
 type assessmentQuery struct {
-	SubjectID      string `path:"subject_id"`
+	SubjectID      string `path:"subject_id" pattern:"^[A-Za-z0-9._-]{1,64}$"`
 	Instrument     string `query:"instrument"`
 	IncludeAnswers bool   `query:"include_answers" description:"staff only: include the answers"`
 	Limit          int    `query:"limit" minimum:"1" maximum:"500"`
@@ -180,7 +194,9 @@ func (s *Server) listAssessments(c *gin.Context) {
 	cl, _ := s.call(c)
 	as, err := s.deps.Casework.Assessments(c.Request.Context(), cl, id, casework.AssessmentFilter{Instrument: c.Query("instrument"),
 		IncludeAnswers: c.Query("include_answers") == "true", Limit: limit})
-	s.answer(c, assessmentList{Assessments: as}, err)
+	s.answer(c, struct {
+		Assessments []casework.Assessment `json:"assessments"`
+	}{as}, err)
 }
 
 type assessmentPath struct {
@@ -193,8 +209,38 @@ func (s *Server) getAssessment(c *gin.Context) {
 	s.answer(c, a, err)
 }
 
+// assessmentFHIR answers a stored assessment as a FHIR Bundle of its
+// QuestionnaireResponse (answers for staff only, as GET /v1/assessments/{id})
+// and its Observation.
+func (s *Server) assessmentFHIR(c *gin.Context) {
+	cl, _ := s.call(c)
+	a, err := s.deps.Casework.Assessment(c.Request.Context(), cl, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d, ok := s.deps.Catalog.Get(a.Instrument)
+	var res screening.Result
+	if ok {
+		err = json.Unmarshal(a.Result, &res)
+	}
+	if !ok || err != nil || res.Version != d.Version {
+		s.fail(c, fmt.Errorf("assessment scored with %s %s, which this server no longer serves: %w", a.Instrument, a.InstrumentVersion, casework.ErrConflict))
+		return
+	}
+	b, err := fhir.Bundle(d, fhir.Stored{ID: a.ID, Subject: a.SubjectID, Answers: a.Answers, Result: res,
+		Authored: a.CompletedAt, Issued: a.CreatedAt, Author: a.AdministeredBy})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Set(ctxAudited, true)
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, fhir.MediaType+"; charset=utf-8", b)
+}
+
 type trendPath struct {
-	SubjectID  string `path:"subject_id"`
+	SubjectID  string `path:"subject_id" pattern:"^[A-Za-z0-9._-]{1,64}$"`
 	Instrument string `path:"instrument"`
 }
 
@@ -214,12 +260,12 @@ func (s *Server) trend(c *gin.Context) {
 }
 
 type recommendationRequest struct {
-	SubjectID string `path:"subject_id"`
+	SubjectID string `path:"subject_id" json:"-" pattern:"^[A-Za-z0-9._-]{1,64}$"`
 	Model     string `json:"model,omitempty" description:"model name; the configured default when empty"`
 }
 
 type recommendationList struct {
-	Recommendations []casework.Recommendation `json:"recommendations"`
+	Recommendations []recommendationDoc `json:"recommendations"`
 }
 
 func (s *Server) createRecommendation(c *gin.Context) {
@@ -249,11 +295,13 @@ func (s *Server) listRecommendations(c *gin.Context) {
 	}
 	cl, _ := s.call(c)
 	rs, err := s.deps.Casework.Recommendations(c.Request.Context(), cl, id)
-	s.answer(c, recommendationList{Recommendations: rs}, err)
+	s.answer(c, struct {
+		Recommendations []casework.Recommendation `json:"recommendations"`
+	}{rs}, err)
 }
 
 type acceptRequest struct {
-	ID   string `path:"id" description:"the recommendation"`
+	ID   string `path:"id" json:"-" description:"the recommendation"`
 	Note string `json:"note,omitempty" maxLength:"4000"`
 }
 
@@ -274,9 +322,9 @@ func (s *Server) acceptRecommendation(c *gin.Context) {
 }
 
 type levelRequest struct {
-	SubjectID  string     `path:"subject_id"`
-	Tier       string     `json:"tier" required:"true" enum:"lenient,ordinary,strict"`
-	ReasonCode string     `json:"reason_code" required:"true" enum:"good_conduct,violation,periodic_review,risk_change,case_system_decision,other"`
+	SubjectID  string     `path:"subject_id" json:"-" pattern:"^[A-Za-z0-9._-]{1,64}$"`
+	Tier       string     `json:"tier" required:"true"`
+	ReasonCode string     `json:"reason_code" required:"true"`
 	Note       string     `json:"note" required:"true" maxLength:"4000"`
 	DecidedBy  string     `json:"decided_by,omitempty" description:"case systems only: the name of the person who decided"`
 	DecidedAt  *time.Time `json:"decided_at,omitempty" description:"case systems only: when it was decided"`

@@ -22,7 +22,7 @@ func BenchmarkDecodeAssessment(b *testing.B) {
 		c, _ := gin.CreateTestContext(httptest.NewRecorder())
 		c.Request = httptest.NewRequest(http.MethodPost, "/v1/subjects/S-1/assessments", bytes.NewReader(body))
 		c.Request.Header.Set("Content-Type", "application/json")
-		var req assessmentBody
+		var req assessmentRequest
 		if err := decodeJSON(c, &req); err != nil || req.Instrument != "phq9" || len(req.Answers) == 0 {
 			b.Fatalf("decode: %v %+v", err, req)
 		}

@@ -19,10 +19,16 @@ type flagList struct {
 
 type flagQuery struct {
 	Status  string `query:"status" enum:"open,acknowledged,resolved" description:"default: every unresolved flag"`
-	Level   string `query:"level" enum:"critical,urgent,review"`
+	Level   string `query:"level"`
 	Subject string `query:"subject_id"`
 	Overdue bool   `query:"overdue"`
 	Limit   int    `query:"limit" minimum:"1" maximum:"500"`
+	Lang    string `query:"lang" enum:"zh-CN,en" description:"the language of the crisis protocol"`
+}
+
+type flagPath struct {
+	ID   string `path:"id"`
+	Lang string `query:"lang" enum:"zh-CN,en" description:"the language of the crisis protocol"`
 }
 
 func (s *Server) listFlags(c *gin.Context) {
@@ -51,9 +57,10 @@ func (s *Server) acknowledgeFlag(c *gin.Context) {
 }
 
 type resolveRequest struct {
-	ID             string     `path:"id"`
-	ResolutionCode string     `json:"resolution_code" required:"true" enum:"safety_plan_made,referred_to_services,emergency_services,false_positive,no_action_needed,other"`
-	Interventions  []string   `json:"interventions,omitempty" items.enum:"individual_counselling,crisis_intervention,psychiatric_referral,family_contacted,group_counselling,other" description:"what was done for the person; required unless false_positive or no_action_needed"`
+	ID             string     `path:"id" json:"-"`
+	Lang           string     `query:"lang" json:"-" enum:"zh-CN,en" description:"the language of the crisis protocol"`
+	ResolutionCode string     `json:"resolution_code" required:"true"`
+	Interventions  []string   `json:"interventions,omitempty" description:"what was done for the person; required unless false_positive or no_action_needed"`
 	Note           string     `json:"note" required:"true" maxLength:"4000"`
 	FollowUpDue    *time.Time `json:"follow_up_due,omitempty" description:"when to screen again; by default after the policy's interval for the flag's level"`
 }
@@ -71,9 +78,9 @@ func (s *Server) resolveFlag(c *gin.Context) {
 }
 
 type overrideRequest struct {
-	ID         string `path:"id" description:"the recommendation"`
-	Tier       string `json:"tier" required:"true" enum:"lenient,ordinary,strict"`
-	ReasonCode string `json:"reason_code" required:"true" enum:"new_information,clinical_judgement,mitigating_circumstances,aggravating_circumstances,policy_requirement,other"`
+	ID         string `path:"id" json:"-" description:"the recommendation"`
+	Tier       string `json:"tier" required:"true"`
+	ReasonCode string `json:"reason_code" required:"true"`
 	Note       string `json:"note" required:"true" maxLength:"4000"`
 }
 
@@ -93,7 +100,7 @@ func (s *Server) createOverride(c *gin.Context) {
 }
 
 type decisionRequest struct {
-	ID   string `path:"id"`
+	ID   string `path:"id" json:"-"`
 	Note string `json:"note,omitempty" maxLength:"4000"`
 }
 
@@ -110,6 +117,14 @@ func (s *Server) decideOverride(approve bool) gin.HandlerFunc {
 		out, err := s.deps.Casework.DecideOverride(c.Request.Context(), cl, c.Param("id"), approve, req.Note)
 		s.answer(c, out, err)
 	}
+}
+
+type overrideQuery struct {
+	Status string `query:"status" enum:"pending,approved,rejected"`
+}
+
+type notificationQuery struct {
+	Status string `query:"status" enum:"pending,delivered,failed"`
 }
 
 type overrideList struct {
@@ -210,7 +225,7 @@ func (s *Server) dashboard(c *gin.Context) {
 }
 
 type unitRequest struct {
-	Code   string `path:"code"`
+	Code   string `path:"code" json:"-"`
 	Name   string `json:"name" required:"true"`
 	Agency string `json:"agency,omitempty" description:"the agency whose case system sees this unit; omitted: kept (default for a new unit); a change is audited"`
 }
@@ -251,7 +266,7 @@ type auditEvent struct {
 	Subject      string    `json:"subject_id"`
 	Outcome      string    `json:"outcome"`
 	RequestID    string    `json:"request_id"`
-	Detail       any       `json:"detail"`
+	Detail       any       `json:"detail" docType:"object" description:"what the event records besides its columns; never personal data"`
 }
 
 type auditList struct {

@@ -150,7 +150,7 @@ func newEnvWith(t *testing.T, db *postgres.DB, mod func(*Config), checks ...Chec
 			}
 		}
 	})
-	e.ts = httptest.NewServer(s.Handler())
+	e.ts = httptest.NewServer(checkContract(t, s.Handler()))
 	t.Cleanup(e.ts.Close)
 	e.metrics = httptest.NewServer(MetricsHandler(reg))
 	t.Cleanup(e.metrics.Close)

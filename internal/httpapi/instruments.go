@@ -62,6 +62,7 @@ func (s *Server) instrumentFHIR(c *gin.Context) {
 // scoreRequest documents the stateless score body.
 type scoreRequest struct {
 	ID          string         `path:"id"`
+	Lang        string         `query:"lang" enum:"zh-CN,en" description:"the language of a FHIR QuestionnaireResponse's result and Observation (default: its language, else the Accept-Language)"`
 	Answers     map[string]any `json:"answers" required:"true" description:"item id → option value (number, or the option's code)"`
 	Language    string         `json:"language,omitempty" enum:"zh-CN,en"`
 	Population  string         `json:"population,omitempty"`
@@ -84,6 +85,7 @@ func (s *Server) scoreInstrument(c *gin.Context) {
 		return
 	}
 	var res screening.Result
+	oc := fhir.Context{Issued: time.Now()}
 	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	switch mt {
 	case "application/fhir+json":
@@ -92,7 +94,12 @@ func (s *Server) scoreInstrument(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
-		res, err = d.Score(answers, screening.ScoreOptions{Language: c.Query("lang")})
+		// The language asked for, else the response's own, else the
+		// caller's Accept-Language.
+		meta := fhir.ResponseMeta(body)
+		oc = meta.Context(oc.Issued)
+		lang := fhir.Language(d, append([]string{c.Query("lang"), meta.Language}, fhir.AcceptLanguage(c.GetHeader("Accept-Language"))...)...)
+		res, err = d.Score(answers, screening.ScoreOptions{Language: lang})
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -111,7 +118,7 @@ func (s *Server) scoreInstrument(c *gin.Context) {
 		return
 	}
 	if wantsFHIR(c.GetHeader("Accept")) {
-		b, err := fhir.Observation(d, res)
+		b, err := fhir.ObservationWith(d, res, oc)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -129,7 +136,7 @@ func wantsFHIR(accept string) bool {
 // riskRequest is a stateless risk score request.
 type riskRequest struct {
 	Model    string         `json:"model,omitempty" description:"model name; the configured default when empty"`
-	Features map[string]any `json:"features" required:"true"`
+	Features map[string]any `json:"features" description:"model input fields by the names GET /v1/models declares; a missing one counts as missing where the model allows it"`
 }
 
 func (s *Server) model(name string) (*riskmodel.Model, error) {

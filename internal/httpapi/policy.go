@@ -67,6 +67,7 @@ var policy = map[string]access{
 	"POST /v1/subjects/:subject_id/outcomes":          {caseRoles, scopeSubject},
 	"GET /v1/subjects/:subject_id/outcomes":           {caseRoles, scopeSubject},
 	"GET /v1/assessments/:id":                         {caseRoles, scopeSubject},
+	"GET /v1/assessments/:id/fhir":                    {caseRoles, scopeSubject},
 	"GET /v1/sessions":                                {staffRoles, scopeSubject},
 	"POST /v1/recommendations/:id/accept":             {[]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, scopeSubject},
 	"GET /v1/sessions/:id":                            {staffRoles, scopeSubject},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sunpath/sunpath/internal/auth"
@@ -134,6 +135,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Refused before the router: give the answer its request id here.
+		id := r.Header.Get(headerRequestID)
+		if !requestIDRE.MatchString(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set(headerRequestID, id)
 		writeProblem(w, r, http.StatusForbidden, "cross-origin request refused", "state-changing requests must come from this site's own pages", nil)
 	}))
 	return cop.Handler(s.engine)

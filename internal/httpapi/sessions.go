@@ -12,7 +12,7 @@ import (
 )
 
 type sessionRequest struct {
-	SubjectID   string   `path:"subject_id"`
+	SubjectID   string   `path:"subject_id" json:"-" pattern:"^[A-Za-z0-9._-]{1,64}$"`
 	Instruments []string `json:"instruments" required:"true" minItems:"1"`
 	Language    string   `json:"language" required:"true" enum:"zh-CN,en"`
 	Kiosk       bool     `json:"kiosk,omitempty" description:"issue a one-time kiosk link for self-administration"`
@@ -58,7 +58,7 @@ type answersRequest struct {
 
 type kioskAnswersRequest struct {
 	Instrument string                     `json:"instrument" required:"true"`
-	Answers    map[string]json.RawMessage `json:"answers" required:"true" description:"item id → value; null clears an answer"`
+	Answers    map[string]json.RawMessage `json:"answers" required:"true" docType:"object" description:"item id → value; null clears an answer"`
 }
 
 func (s *Server) saveAnswers(c *gin.Context) {
