@@ -19,6 +19,8 @@ import (
 	"github.com/pb33f/libopenapi-validator/config"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sunpath/sunpath/internal/fhir/fhirtest"
 )
 
 // The contract check: every request the HTTP tests make and every answer
@@ -204,6 +206,11 @@ func checkContract(t *testing.T, h http.Handler) http.Handler {
 			errs = append(errs, es...)
 		}
 		errs = slices.DeleteFunc(errs, tolerated)
+		if isFHIR(rec.Header().Get("Content-Type")) && rec.code < 300 {
+			if err := fhirtest.Validate(rec.body.Bytes()); err != nil {
+				errs = append(errs, &verrors.ValidationError{Message: "the FHIR answer is not valid against the R4 schema", Reason: err.Error()})
+			}
+		}
 		contract.exchanges.Add(1)
 		if len(errs) > 0 {
 			contract.failures.Add(1)
