@@ -61,7 +61,9 @@ var tags = []struct{ Name, Description string }{
 // Go type's own name is not one (request DTOs, lists, records of other
 // packages whose names would collide).
 var schemaNames = map[reflect.Type]string{
-	reflect.TypeFor[loginRequest]():          "LoginInput",
+	reflect.TypeFor[loginRequest](): "LoginInput",
+	// "Option" would clash with the option types client generators emit.
+	reflect.TypeFor[screening.Option]():      "AnswerOption",
 	reflect.TypeFor[sessionResponse]():       "SignIn",
 	reflect.TypeFor[principalResponse]():     "Principal",
 	reflect.TypeFor[passwordRequest]():       "PasswordChange",
@@ -477,7 +479,7 @@ func securityOf(pol access) []any {
 		out = append(out, map[string]any{"apiKey": []any{}})
 	}
 	if people {
-		out = append(out, map[string]any{"session": []any{}})
+		out = append(out, map[string]any{"sessionCookie": []any{}})
 	}
 	return out
 }
@@ -520,9 +522,9 @@ func (s *Server) complete(doc map[string]any) {
 		doc["components"] = comp
 	}
 	comp["securitySchemes"] = map[string]any{
-		"apiKey":     map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "opaque", "description": "An API key created with `sunpath apikey create`; carries one role (and a case system its agency)."},
-		"kioskToken": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": auth.KioskPrefix + "…", "description": "The one-time kiosk token of a screening session (POST /v1/subjects/{subject_id}/sessions with kiosk: true)."},
-		"session":    map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie, "description": "The session cookie set by POST /v1/auth/login."},
+		"apiKey":        map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "opaque", "description": "An API key created with `sunpath apikey create`; carries one role (and a case system its agency)."},
+		"kioskToken":    map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": auth.KioskPrefix + "…", "description": "The one-time kiosk token of a screening session (POST /v1/subjects/{subject_id}/sessions with kiosk: true)."},
+		"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie, "description": "The session cookie set by POST /v1/auth/login."},
 	}
 	str := map[string]any{"type": "string"}
 	comp["headers"] = map[string]any{
@@ -564,7 +566,7 @@ func (s *Server) complete(doc map[string]any) {
 		"FHIRObservation": "Observation", "FHIRBundle": "Bundle"} {
 		schemas[name] = map[string]any{"type": "object", "required": []any{"resourceType"},
 			"description":  "A FHIR R4 " + res + " resource (http://hl7.org/fhir/R4/" + strings.ToLower(res) + ".html).",
-			"properties":   map[string]any{"resourceType": map[string]any{"const": res}},
+			"properties":   map[string]any{"resourceType": map[string]any{"type": "string", "enum": []any{res}}},
 			"externalDocs": map[string]any{"url": "http://hl7.org/fhir/R4/" + strings.ToLower(res) + ".html"}}
 	}
 

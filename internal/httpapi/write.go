@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,7 @@ func (s *Server) call(c *gin.Context) (casework.Call, bool) {
 		h := sha256.New()
 		h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n"))
 		if b, ok := c.Get(ctxRawBody); ok {
-			h.Write(b.([]byte))
+			h.Write(canonicalJSON(b.([]byte)))
 		}
 		cl.IdempotencyKey, cl.RequestHash = key, h.Sum(nil)
 	}
@@ -184,4 +185,22 @@ func (r rawJSON) MarshalJSON() ([]byte, error) {
 		return []byte("{}"), nil
 	}
 	return []byte(r), nil
+}
+
+// canonicalJSON is body with object keys sorted and insignificant space
+// dropped, so that the same request sent with its keys in another order
+// (as clients that encode maps do) is the same request for its
+// Idempotency-Key. A body that is not JSON is used as it is.
+func canonicalJSON(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return body
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return b
 }
