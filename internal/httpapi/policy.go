@@ -51,6 +51,7 @@ var policy = map[string]access{
 	"GET /v1/instruments/:id/fhir":                    {allRoles, scopeNone},
 	"POST /v1/instruments/:id/score":                  {caseRoles, scopeNone},
 	"GET /v1/models":                                  {caseRoles, scopeNone},
+	"GET /v1/models/:name":                            {caseRoles, scopeNone},
 	"POST /v1/risk/score":                             {caseRoles, scopeNone},
 	"GET /v1/subjects":                                {caseRoles, scopeSubject},
 	"PUT /v1/subjects/:subject_id":                    {writerRoles, scopeSubject},

@@ -61,6 +61,7 @@ func (s *Server) table() []route {
 		{Method: http.MethodPost, Path: "/v1/instruments/:id/score", Tag: "instruments", Summary: "Score answers without storing them (JSON or a FHIR QuestionnaireResponse; Accept application/fhir+json for an Observation)", Handler: s.scoreInstrument, Request: scoreRequest{}, Response: screening.Result{}, Stateless: true, FHIRIn: "QuestionnaireResponse", FHIROut: "Observation"},
 
 		{Method: http.MethodGet, Path: "/v1/models", Tag: "risk", Summary: "The risk models and the profile fields each reads", Handler: s.listModels, Response: modelList{}},
+		{Method: http.MethodGet, Path: "/v1/models/:name", Tag: "risk", Summary: "A model's card as data: intended use, limitations, cross-validated metrics with 95% intervals, calibration table, tier policy and populations, error rates by group (texts in zh-CN or en)", Handler: s.getModel, Request: modelPath{}, Response: modelCard{}},
 		{Method: http.MethodPost, Path: "/v1/risk/score", Tag: "risk", Summary: "Score features with a risk model without storing anything", Handler: s.riskScore, Request: riskRequest{}, Response: riskmodel.Prediction{}, Stateless: true},
 
 		{Method: http.MethodGet, Path: "/v1/subjects", Tag: "subjects", Summary: "List the people the caller may see", Handler: s.listSubjects, Request: subjectQuery{}, Response: subjectList{}},

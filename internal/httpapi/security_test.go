@@ -55,7 +55,7 @@ func TestAccessMatrix(t *testing.T) {
 	if a.ID == "" || rec.ID == "" || ov.ID == "" || sess.ID == "" || len(a.Flags) == 0 {
 		t.Fatal("set-up failed")
 	}
-	params := map[string]string{"subject_id": "M-1", "instrument": "phq9", "code": "west"}
+	params := map[string]string{"subject_id": "M-1", "instrument": "phq9", "code": "west", "name": "nij-review"}
 	idFor := func(path string) string {
 		switch {
 		case strings.HasPrefix(path, "/v1/flags/"):
