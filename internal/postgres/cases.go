@@ -225,23 +225,9 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(casework.Tx) (Reply, e
 	}
 	done := false
 	defer release(&done)
-	begin := &pgx.Batch{}
-	begin.Queue("BEGIN")
-	var pre *prefetched
-	if op.Subject != "" {
-		pre = &prefetched{id: op.Subject, ref: op.SubjectRef}
-		pre.queue(begin, op.Principal)
-	}
-	br := conn.SendBatch(ctx, begin)
-	_, err = br.Exec()
-	if err == nil && pre != nil {
-		pre.scan(br)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	pre, err := begin(ctx, conn, "BEGIN", op)
 	if err != nil {
-		return rep, translate(err)
+		return rep, err
 	}
 	ev := op.Audit
 	ev.Outcome = audit.Success
@@ -260,6 +246,27 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(casework.Tx) (Reply, e
 	}
 	done = true
 	return rep, nil
+}
+
+// begin sends the statement that opens a transaction by hand, together with
+// the read of op's subject when it names one: one round trip.
+func begin(ctx context.Context, conn *pgx.Conn, stmt string, op Op) (*prefetched, error) {
+	b := &pgx.Batch{}
+	b.Queue(stmt)
+	var pre *prefetched
+	if op.Subject != "" {
+		pre = &prefetched{id: op.Subject, ref: op.SubjectRef}
+		pre.queue(b, op.Principal)
+	}
+	br := conn.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil && pre != nil {
+		pre.scan(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return pre, translate(err)
 }
 
 const insertIdemSQL = `INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)

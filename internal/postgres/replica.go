@@ -53,24 +53,10 @@ func (c *Cases) readReplica(ctx context.Context, op Op, fn func(casework.Tx) (Re
 	}
 	defer pc.Release()
 	conn := pc.Conn()
-	begin := &pgx.Batch{}
-	begin.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-	var pre *prefetched
-	if op.Subject != "" {
-		pre = &prefetched{id: op.Subject, ref: op.SubjectRef}
-		pre.queue(begin, op.Principal)
-	}
-	br := conn.SendBatch(ctx, begin)
-	_, err = br.Exec()
-	if err == nil && pre != nil {
-		pre.scan(br)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	pre, err := begin(ctx, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", op)
 	if err != nil {
 		rollback(ctx, conn)
-		return ev, Reply{}, translate(err)
+		return ev, Reply{}, err
 	}
 	t := &Tx{c: c, tx: conn, p: op.Principal, ev: &ev, pre: pre}
 	rep, err := fn(t)
