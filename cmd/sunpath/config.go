@@ -89,6 +89,9 @@ type WebhooksConfig struct {
 // JobsConfig sets how often background work runs.
 type JobsConfig struct {
 	Seal, Escalate, Deliver time.Duration
+	// Dashboard is how often the dashboard rollups are refreshed; a rollup
+	// is shown for up to three of these, then dashboards are computed live.
+	Dashboard time.Duration
 }
 
 // InstrumentsConfig says where operator-supplied instrument text lives.
@@ -158,6 +161,7 @@ func defaults() map[string]any {
 		"jobs.seal_interval":         "1s",
 		"jobs.escalate_interval":     "15s",
 		"jobs.deliver_interval":      "2s",
+		"jobs.dashboard_interval":    "1m0s",
 
 		// Hardening (issue 17).
 		"http.unauthenticated_per_second": h.UnauthenticatedRate,
@@ -331,7 +335,9 @@ func loadConfig(c *cli, v *viper.Viper, file string) (Config, error) {
 		}
 	}
 	cfg.Policy.CrisisProtocol = map[string]string{"zh-CN": p.str("flags.crisis_protocol_zh"), "en": p.str("flags.crisis_protocol_en")}
-	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval")}
+	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval"),
+		Dashboard: p.dur("jobs.dashboard_interval")}
+	cfg.Policy.DashboardMaxAge = 3 * cfg.Jobs.Dashboard
 	return cfg, p.err
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sunpath/sunpath/instruments"
 	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/instrument"
 	"github.com/sunpath/sunpath/internal/postgres"
 )
@@ -72,11 +73,12 @@ func sortedNames(m map[string]string) []string {
 }
 
 // runJobs runs the background work every replica shares through PostgreSQL:
-// sealing the audit trail, escalating overdue flags, delivering webhooks and
-// purging expired idempotency keys. Each job coordinates with the other
+// sealing the audit trail, escalating overdue flags, delivering webhooks,
+// refreshing the dashboard rollups and purging expired idempotency keys. Each job coordinates with the other
 // replicas in the database (advisory lock or SKIP LOCKED), so running it on
 // every replica is safe. The channel closes when all jobs have stopped.
-func runJobs(ctx context.Context, log *slog.Logger, cfg Config, cases *postgres.Cases, auditStore *postgres.AuditStore, signer *audit.Signer, reg prometheus.Registerer) <-chan struct{} {
+func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Service, cases *postgres.Cases, auditStore *postgres.AuditStore,
+	signer *audit.Signer, reg prometheus.Registerer) <-chan struct{} {
 	f := promauto.With(reg)
 	escalations := f.NewCounterVec(prometheus.CounterOpts{Name: "sunpath_flag_escalations_total", Help: "Flags escalated past their deadline, by level."}, []string{"level"})
 	deliveries := f.NewCounterVec(prometheus.CounterOpts{Name: "sunpath_webhook_deliveries_total", Help: "Webhook delivery attempts by outcome."}, []string{"outcome"})
@@ -135,6 +137,12 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, cases *postgres.
 			})
 			deliveries.WithLabelValues("delivered").Add(float64(ok))
 			deliveries.WithLabelValues("failed").Add(float64(failed))
+			return err
+		}),
+		// The refresh skips when another replica refreshed within half an
+		// interval.
+		every(cfg.Jobs.Dashboard, "dashboard-rollup", func(ctx context.Context) error {
+			_, err := svc.RefreshDashboards(ctx, cfg.Jobs.Dashboard/2)
 			return err
 		}),
 		every(time.Hour, "idempotency-purge", func(ctx context.Context) error {

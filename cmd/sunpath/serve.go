@@ -221,7 +221,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	fmt.Fprintf(c.stdout, "Sunpath %s listening on http://%s\n", version, ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "version", version, "instruments", len(catalog.List()), "models", len(models))
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
-	jobsDone := runJobs(jobsCtx, log, cfg, cases, auditStore, signer, reg)
+	jobsDone := runJobs(jobsCtx, log, cfg, svc, cases, auditStore, signer, reg)
 	err = srv.Serve(ctx, ln)
 	stopJobs()
 	<-jobsDone

@@ -66,6 +66,9 @@ const (
 	KindUser   Kind = "user"
 	KindAPIKey Kind = "api_key"
 	KindKiosk  Kind = "kiosk"
+	// KindSystem is the service itself at work nobody asked for (the
+	// dashboard rollups); it never authenticates a request.
+	KindSystem Kind = "system"
 )
 
 // Principal is the authenticated caller of a request.

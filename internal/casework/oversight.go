@@ -46,6 +46,15 @@ type DashboardQuery struct {
 	From, To   time.Time // reporting period (default: the last 30 days)
 }
 
+// DefaultWindowDays is the new-entrant coverage window when none is asked.
+const DefaultWindowDays = 90
+
+// standard reports whether q asks for the default window and period: the
+// figures the rollups keep.
+func (q DashboardQuery) standard() bool {
+	return (q.WindowDays == 0 || q.WindowDays == DefaultWindowDays) && q.From.IsZero() && q.To.IsZero()
+}
+
 // FlagResponse is how flags of one level were answered against their
 // deadline.
 type FlagResponse struct {
@@ -73,8 +82,9 @@ type Oversight struct {
 // flags, new-entrant coverage, and per unit for the period: supervised,
 // screened, flagged, intervened and re-screened by reliable change.
 func (s *Service) Dashboard(ctx context.Context, c Call, q DashboardQuery) (Oversight, error) {
+	rolled := q.standard()
 	if q.WindowDays == 0 {
-		q.WindowDays = 90
+		q.WindowDays = DefaultWindowDays
 	}
 	now := s.now().UTC()
 	if q.To.IsZero() {
@@ -96,36 +106,59 @@ func (s *Service) Dashboard(ctx context.Context, c Call, q DashboardQuery) (Over
 	f := DashboardFilter{Schedule: s.policy.Schedule, Now: now, WindowDays: q.WindowDays, From: q.From, To: q.To,
 		Reliable: s.policy.ReliableChange, Instruments: s.policy.Schedule.Instruments}
 	return oversightRead(ctx, s, c, "dashboard.read", func(tx Tx) (Oversight, error) {
-		var o Oversight
-		var err error
-		if o.Dashboard, err = tx.Dashboard(ctx, f); err != nil {
-			return o, err
-		}
-		if o.Units, err = tx.Outcomes(ctx, f); err != nil {
-			return o, err
-		}
-		var flags []Flag
-		for _, st := range []string{"", FlagResolved} {
-			fs, err := tx.Flags(ctx, FlagFilter{Status: st, Limit: 500})
-			if err != nil {
+		tx.Resource("dashboard", "", "")
+		if scope, ok := rollupScope(c.Principal); ok && rolled && s.policy.DashboardMaxAge > 0 {
+			o, found, err := s.rolledUp(ctx, tx, scope, now)
+			if err != nil || found {
 				return o, err
 			}
-			flags = append(flags, fs...)
 		}
-		o.Responses = FlagResponses(flags, now, s.policy.Flags)
-		since := now.AddDate(0, 0, -q.WindowDays)
-		if o.ByUnit, err = tx.OverrideAnalytics(ctx, "unit", since); err != nil {
-			return o, err
-		}
-		if o.ByReason, err = tx.OverrideAnalytics(ctx, "reason", since); err != nil {
-			return o, err
-		}
-		if o.Overdue, err = tx.Due(ctx, DueFilter{Schedule: s.policy.Schedule, OverdueOnly: true, Now: now, Limit: 50}); err != nil {
-			return o, err
-		}
-		tx.Resource("dashboard", "", "")
-		return o, nil
+		return s.oversight(ctx, tx, f)
 	})
+}
+
+// oversight computes the dashboard of f in tx, as of f.Now.
+func (s *Service) oversight(ctx context.Context, tx Tx, f DashboardFilter) (Oversight, error) {
+	o, err := s.figures(ctx, tx, f)
+	if err != nil {
+		return o, err
+	}
+	o.Overdue, err = s.overdueList(ctx, tx, f.Now)
+	return o, err
+}
+
+// figures computes the dashboard of f in tx but the overdue list: what the
+// rollups keep.
+func (s *Service) figures(ctx context.Context, tx Tx, f DashboardFilter) (Oversight, error) {
+	var o Oversight
+	var err error
+	if o.Dashboard, err = tx.Dashboard(ctx, f); err != nil {
+		return o, err
+	}
+	o.AsOf = f.Now
+	if o.Units, err = tx.Outcomes(ctx, f); err != nil {
+		return o, err
+	}
+	var flags []Flag
+	for _, st := range []string{"", FlagResolved} {
+		fs, err := tx.Flags(ctx, FlagFilter{Status: st, Limit: 500})
+		if err != nil {
+			return o, err
+		}
+		flags = append(flags, fs...)
+	}
+	o.Responses = FlagResponses(flags, f.Now, s.policy.Flags)
+	since := f.Now.AddDate(0, 0, -f.WindowDays)
+	if o.ByUnit, err = tx.OverrideAnalytics(ctx, "unit", since); err != nil {
+		return o, err
+	}
+	o.ByReason, err = tx.OverrideAnalytics(ctx, "reason", since)
+	return o, err
+}
+
+// overdueList is the dashboard's list of the 50 most overdue screenings.
+func (s *Service) overdueList(ctx context.Context, tx Tx, now time.Time) ([]Due, error) {
+	return tx.Due(ctx, DueFilter{Schedule: s.policy.Schedule, OverdueOnly: true, Now: now, Limit: 50})
 }
 
 // FlagResponses measures, per level, how long acknowledgement took against

@@ -35,6 +35,9 @@ type Policy struct {
 	// MaxBackdate bounds how far in the past a paper administration may be
 	// dated (completed_at), besides the supervision start.
 	MaxBackdate time.Duration
+	// DashboardMaxAge is how old a dashboard rollup may be and still be
+	// shown (RefreshDashboards); 0: dashboards are always computed live.
+	DashboardMaxAge time.Duration
 }
 
 // DefaultPolicy returns the defaults used when a setting is not given.

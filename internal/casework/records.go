@@ -250,9 +250,12 @@ type Dashboard struct {
 	WindowDays          int            `json:"window_days"`
 	PendingOverrides    int            `json:"pending_overrides"`
 	LevelReviews        int            `json:"level_reviews_suggested"`
-	From                time.Time      `json:"period_from"`
-	To                  time.Time      `json:"period_to"`
-	Units               []UnitOutcome  `json:"units"`
+	// AsOf is the moment the figures are of: now when computed for the
+	// request, the refresh's time when read from a rollup.
+	AsOf  time.Time     `json:"as_of"`
+	From  time.Time     `json:"period_from"`
+	To    time.Time     `json:"period_to"`
+	Units []UnitOutcome `json:"units"`
 }
 
 // UnitOutcome is what a unit reports upward for a period: people under

@@ -48,6 +48,12 @@ type Store interface {
 	// OpenAlerts counts the open critical and urgent flags p may see,
 	// outside a unit of work and unaudited: it reads no personal data.
 	OpenAlerts(ctx context.Context, p auth.Principal) (Alerts, error)
+	// Figures runs fn as p in one read-only snapshot (on the read replica
+	// when one is configured), outside a unit of work and unaudited: only
+	// for figures that hold no person's data (the dashboard rollups).
+	Figures(ctx context.Context, p auth.Principal, fn func(Tx) error) error
+	// PutRollups replaces every stored dashboard rollup at once.
+	PutRollups(ctx context.Context, rs []Rollup) error
 }
 
 // AuditLog records and lists audit events outside a unit of work (sign-ins,
@@ -168,6 +174,9 @@ type Tx interface {
 	Due(ctx context.Context, f DueFilter) ([]Due, error)
 	// Dashboard counts the visible caseload.
 	Dashboard(ctx context.Context, f DashboardFilter) (Dashboard, error)
+	// Rollup returns the stored dashboard rollup of a scope (found false
+	// when there is none).
+	Rollup(ctx context.Context, scope string) (r Rollup, found bool, err error)
 	// Outcomes counts, per unit, screening and intervention in a period.
 	Outcomes(ctx context.Context, f DashboardFilter) ([]UnitOutcome, error)
 

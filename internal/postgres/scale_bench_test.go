@@ -58,6 +58,8 @@ func BenchmarkOversight(b *testing.B) {
 				fn   func() error
 			}{
 				{"dashboard", func() error { _, err := env.svc.Dashboard(ctx, admin, casework.DashboardQuery{}); return err }},
+				{"dashboard_live", func() error { _, err := env.live.Dashboard(ctx, admin, casework.DashboardQuery{}); return err }},
+				{"rollup_refresh", func() error { _, err := env.svc.RefreshDashboards(ctx, 0); return err }},
 				{"flags_open", func() error {
 					_, err := env.svc.Flags(ctx, admin, casework.FlagQuery{FlagFilter: casework.FlagFilter{Status: "open", Limit: 50}})
 					return err
@@ -79,6 +81,7 @@ func BenchmarkOversight(b *testing.B) {
 				{"analytics", func() error { _, _, err := env.svc.OverrideAnalytics(ctx, admin, "unit", 90); return err }},
 				{"audit", func() error { _, err := env.svc.Audit(ctx, admin, audit.Filter{Limit: 50}); return err }},
 				{"unit_dashboard", func() error { _, err := env.svc.Dashboard(ctx, sup, casework.DashboardQuery{}); return err }},
+				{"unit_dashboard_live", func() error { _, err := env.live.Dashboard(ctx, sup, casework.DashboardQuery{}); return err }},
 				{"unit_due_overdue", func() error {
 					_, err := env.svc.Due(ctx, sup, casework.DueQuery{OverdueOnly: true, Limit: 50})
 					return err
@@ -99,7 +102,9 @@ func BenchmarkOversight(b *testing.B) {
 }
 
 type scaleEnv struct {
-	svc *casework.Service
+	// svc reads dashboards from the rollups (refreshed once after
+	// seeding); live computes them.
+	svc, live *casework.Service
 }
 
 // scaleClock is the seeding's simulated time.
@@ -241,7 +246,19 @@ func seedScale(b *testing.B, people int) scaleEnv {
 	}
 	b.Logf("seeded %d people, %d assessments (%.1f each), %d flags (%d unresolved) in %s", people, na, float64(na)/float64(people), nf, nopen,
 		time.Since(t0).Round(time.Second))
-	return scaleEnv{svc: svc}
+	pol.DashboardMaxAge = 24 * time.Hour
+	rolled, err := casework.New(casework.Deps{Store: cases, Audit: postgres.NewAuditStore(db), Catalog: testfix.Catalog(b),
+		Models: testfix.Models(b), Policy: pol, Now: clock.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t1 := time.Now()
+	scopes, err := rolled.RefreshDashboards(ctx, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("dashboard rollups of %d scopes refreshed in %s", scopes, time.Since(t1).Round(time.Millisecond))
+	return scaleEnv{svc: rolled, live: svc}
 }
 
 // scaleAnswers draws answers of inst from the realistic mix: PHQ-9 as

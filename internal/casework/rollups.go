@@ -1,0 +1,121 @@
+package casework
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sunpath/sunpath/internal/auth"
+)
+
+// Dashboard rollups keep the oversight figures flat with history. Computed
+// live, a provincial dashboard scans every visible person and their
+// history; the rollups hold, per scope that reads dashboards at that scale
+// — everyone (admins), each agency (case systems), each unit
+// (supervisors) — the figures of the default window and period, computed
+// by RefreshDashboards every dashboard.refresh with the same code as a
+// live read, so a dashboard read is one row whatever the caseload. A read
+// says how old its figures are (Dashboard.AsOf); a rollup older than
+// Policy.DashboardMaxAge, another period, or a counselor (a caseload is
+// small) is computed live. The list of overdue screenings is always live:
+// it costs its limit, not the caseload.
+
+// Rollup is the stored dashboard of one scope.
+type Rollup struct {
+	Scope string // "all", "unit:<code>" or "agency:<agency>"
+	AsOf  time.Time
+	Body  []byte // rollupBody as JSON: figures only, no person's data
+}
+
+// rollupBody is what a rollup keeps of an Oversight: all but the overdue
+// list.
+type rollupBody struct {
+	Dashboard Dashboard      `json:"dashboard"`
+	Responses []FlagResponse `json:"responses"`
+	ByUnit    []OverrideStat `json:"by_unit"`
+	ByReason  []OverrideStat `json:"by_reason"`
+}
+
+// rollupScope is the rollup a principal's dashboard reads, if any.
+func rollupScope(p auth.Principal) (string, bool) {
+	switch p.Role {
+	case auth.RoleAdmin:
+		return "all", true
+	case auth.RoleSupervisor:
+		return "unit:" + p.Unit, p.Unit != ""
+	case auth.RoleCaseSystem:
+		return "agency:" + p.Unit, p.Unit != ""
+	}
+	return "", false
+}
+
+// rolledUp answers a dashboard from the stored rollup of scope, with the
+// live overdue list; found is false when there is none fresh enough.
+func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Time) (o Oversight, found bool, err error) {
+	r, found, err := tx.Rollup(ctx, scope)
+	if err != nil || !found || r.AsOf.After(now) || now.Sub(r.AsOf) > s.policy.DashboardMaxAge {
+		return o, false, err
+	}
+	var b rollupBody
+	if err := json.Unmarshal(r.Body, &b); err != nil {
+		return o, false, fmt.Errorf("rollup %s: %w", scope, err)
+	}
+	o = Oversight{Dashboard: b.Dashboard, Responses: b.Responses, ByUnit: b.ByUnit, ByReason: b.ByReason}
+	o.Overdue, err = s.overdueList(ctx, tx, now)
+	return o, true, err
+}
+
+// RefreshDashboards computes and stores the rollup of every scope: all,
+// each agency with units, each unit. It reads in snapshots of the figures
+// only (unaudited: no person's data is read out) and replaces the stored
+// rollups at once. It does nothing when the stored rollups are younger
+// than fresh (another replica refreshed them). It returns how many scopes
+// it stored.
+func (s *Service) RefreshDashboards(ctx context.Context, fresh time.Duration) (int, error) {
+	now := s.now().UTC()
+	f := DashboardFilter{Schedule: s.policy.Schedule, Now: now, WindowDays: DefaultWindowDays, From: now.AddDate(0, 0, -30), To: now,
+		Reliable: s.policy.ReliableChange, Instruments: s.policy.Schedule.Instruments}
+	system := auth.Principal{Kind: auth.KindSystem, Name: "dashboard-rollup", Role: auth.RoleAdmin}
+	var units []Unit
+	var last Rollup
+	var found bool
+	if err := s.store.Figures(ctx, system, func(tx Tx) (err error) {
+		if last, found, err = tx.Rollup(ctx, "all"); err != nil {
+			return err
+		}
+		units, err = tx.Units(ctx)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	if found && !last.AsOf.After(now) && now.Sub(last.AsOf) < fresh {
+		return 0, nil
+	}
+	scopes := []auth.Principal{system}
+	agencies := map[string]bool{}
+	for _, u := range units {
+		scopes = append(scopes, auth.Principal{Kind: auth.KindSystem, Name: system.Name, Role: auth.RoleSupervisor, Unit: u.Code})
+		if u.Agency != "" && !agencies[u.Agency] {
+			agencies[u.Agency] = true
+			scopes = append(scopes, auth.Principal{Kind: auth.KindSystem, Name: system.Name, Role: auth.RoleCaseSystem, Unit: u.Agency})
+		}
+	}
+	rs := make([]Rollup, 0, len(scopes))
+	for _, p := range scopes {
+		scope, _ := rollupScope(p)
+		var o Oversight
+		if err := s.store.Figures(ctx, p, func(tx Tx) (err error) {
+			o, err = s.figures(ctx, tx, f)
+			return err
+		}); err != nil {
+			return 0, fmt.Errorf("rollup %s: %w", scope, err)
+		}
+		body, err := json.Marshal(rollupBody{Dashboard: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason})
+		if err != nil {
+			return 0, err
+		}
+		rs = append(rs, Rollup{Scope: scope, AsOf: now, Body: body})
+	}
+	return len(rs), s.store.PutRollups(ctx, rs)
+}
