@@ -38,7 +38,7 @@ func startServer(t *testing.T, env ...string) *server {
 func startServerBinary(t *testing.T, bin string, env ...string) *server {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), append([]string{"SUNPATH_TEST_AS_MAIN=1", "SUNPATH_HTTP_ADDR=127.0.0.1:0", "SUNPATH_METRICS_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_LOG_LEVEL=warn"}, env...)...)
+	cmd.Env = append(environ(), append([]string{"SUNPATH_TEST_AS_MAIN=1", "SUNPATH_HTTP_ADDR=127.0.0.1:0", "SUNPATH_METRICS_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_LOG_LEVEL=warn"}, env...)...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

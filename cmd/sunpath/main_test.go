@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +33,27 @@ func TestMain(m *testing.M) {
 // sunpath runs a subcommand in-process and returns its stdout.
 func sunpath(t *testing.T, dbURL, stdin string, args ...string) string {
 	t.Helper()
+	envMu.RLock()
+	defer envMu.RUnlock()
+	return runCLI(t, dbURL, stdin, args...)
+}
+
+// envMu orders the tests that change the process environment for one
+// in-process command (sunpathEnv) against everything that reads it while
+// tests run in parallel: in-process commands and servers started as child
+// processes (environ). Without it a server started by one test could
+// inherit another test's crypto keys.
+var envMu sync.RWMutex
+
+// environ is os.Environ() read under envMu.
+func environ() []string {
+	envMu.RLock()
+	defer envMu.RUnlock()
+	return os.Environ()
+}
+
+func runCLI(t *testing.T, dbURL, stdin string, args ...string) string {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), append([]string{"--database-url", dbURL}, args...), strings.NewReader(stdin), &out, &errOut); err != nil {
 		t.Fatalf("sunpath %v: %v\n%s", args, err, errOut.String())
@@ -47,7 +69,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), "SUNPATH_TEST_AS_MAIN=1", "SUNPATH_DATABASE_URL="+url, "SUNPATH_HTTP_ADDR=127.0.0.1:0",
+	cmd.Env = append(environ(), "SUNPATH_TEST_AS_MAIN=1", "SUNPATH_DATABASE_URL="+url, "SUNPATH_HTTP_ADDR=127.0.0.1:0",
 		"SUNPATH_METRICS_ADDR=127.0.0.1:0", "SUNPATH_MODELS_DIR=../../models", "SUNPATH_CRYPTO_KEYS=e2e:"+sealed.NewKey())
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer

@@ -157,6 +157,8 @@ func TestTwoReplicas(t *testing.T) {
 // sunpathEnv runs a subcommand in-process with extra environment.
 func sunpathEnv(t *testing.T, env []string, dbURL string, args ...string) string {
 	t.Helper()
+	envMu.Lock()
+	defer envMu.Unlock()
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		old, had := os.LookupEnv(k)
@@ -169,7 +171,7 @@ func sunpathEnv(t *testing.T, env []string, dbURL string, args ...string) string
 			}
 		}()
 	}
-	return sunpath(t, dbURL, "", args...)
+	return runCLI(t, dbURL, "", args...)
 }
 
 // TestBackupRestoreVerify: a pg_dump of a database with an audit trail,
