@@ -73,7 +73,8 @@ func sortedNames(m map[string]string) []string {
 }
 
 // runJobs runs the background work every replica shares through PostgreSQL:
-// sealing the audit trail, escalating overdue flags, delivering webhooks,
+// sealing the audit trail, applying pending schedule times, escalating
+// overdue flags, delivering webhooks,
 // refreshing the dashboard rollups and purging expired idempotency keys. Each job coordinates with the other
 // replicas in the database (advisory lock or SKIP LOCKED), so running it on
 // every replica is safe. The channel closes when all jobs have stopped.
@@ -118,6 +119,10 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Se
 					return err
 				}
 			}
+		}),
+		every(cfg.Jobs.Seal, "schedule-pending", func(ctx context.Context) error {
+			_, err := cases.DrainSchedule(ctx)
+			return err
 		}),
 		every(cfg.Jobs.Escalate, "flag-escalation", func(ctx context.Context) error {
 			fs, err := cases.Escalate(ctx)

@@ -393,3 +393,19 @@ func (c *Cases) SyncSchedule(ctx context.Context, instruments []string) error {
 		return err
 	})
 }
+
+// DrainSchedule applies the schedule times that submissions left pending
+// because another transaction in flight held the person's schedule row
+// (migration 0012), and returns how many it applied.
+func (c *Cases) DrainSchedule(ctx context.Context) (int64, error) {
+	var n int64
+	err := c.db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `WITH d AS (DELETE FROM schedule_pending RETURNING subject_id, instrument, at),
+			m AS (SELECT subject_id, instrument, max(at) AS at FROM d GROUP BY 1, 2)
+			UPDATE screening_schedule c SET last_at = m.at FROM m
+			 WHERE c.subject_id = m.subject_id AND c.instrument = m.instrument AND (c.last_at IS NULL OR c.last_at < m.at)`)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
