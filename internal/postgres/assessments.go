@@ -235,7 +235,7 @@ func (t *Tx) Flags(ctx context.Context, f casework.FlagFilter) ([]casework.Flag,
 		return nil, fmt.Errorf("unknown flag status %q", f.Status)
 	}
 	rows, err := t.tx.Query(ctx, `SELECT `+flagCols+` FROM flags f JOIN subjects s ON s.id = f.subject_id
-		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+status+`
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` AND `+status+`
 		  AND ($4 = '' OR f.level = $4) AND `+equalUnlessEmpty(f.Subject, "s.external_id", "$5")+`
 		  AND (NOT $6 OR (f.status = 'open' AND f.deadline < $8))
 		ORDER BY `+levelRank+`, f.deadline

@@ -176,7 +176,7 @@ func (t *Tx) Overrides(ctx context.Context, status string, limit int) ([]casewor
 	role, name, scope := t.scopeArgs()
 	rows, err := t.tx.Query(ctx, `SELECT `+overrideCols+` FROM overrides o
 		JOIN recommendations r ON r.id = o.recommendation_id JOIN subjects s ON s.id = o.subject_id
-		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND ($4 = '' OR o.status = $4)
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` AND ($4 = '' OR o.status = $4)
 		ORDER BY (o.status = 'pending') DESC, o.requested_at DESC LIMIT $5`, role, name, scope, status, limit)
 	if err != nil {
 		return nil, err
@@ -325,9 +325,9 @@ func (t *Tx) OverrideAnalytics(ctx context.Context, by string, since time.Time) 
 	role, name, scope := t.scopeArgs()
 	rows, err := t.tx.Query(ctx, `WITH o AS (
 		SELECT `+col+` AS grp, o.recommended_tier, o.requested_tier, o.status FROM overrides o JOIN subjects s ON s.id = o.subject_id
-		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND o.requested_at >= $4),
+		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` AND o.requested_at >= $4),
 	  r AS (SELECT `+recCol+` AS grp, count(*) AS n FROM recommendations r JOIN subjects s ON s.id = r.subject_id
-		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND r.created_at >= $4 GROUP BY 1)
+		 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` AND r.created_at >= $4 GROUP BY 1)
 	SELECT o.grp, coalesce(max(r.n), 0), count(*),
 	       count(*) FILTER (WHERE array_position(ARRAY['lenient','ordinary','strict'], o.requested_tier) > array_position(ARRAY['lenient','ordinary','strict'], o.recommended_tier)),
 	       count(*) FILTER (WHERE array_position(ARRAY['lenient','ordinary','strict'], o.requested_tier) < array_position(ARRAY['lenient','ordinary','strict'], o.recommended_tier)),

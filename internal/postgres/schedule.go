@@ -252,7 +252,7 @@ func (t *Tx) Dashboard(ctx context.Context, f casework.DashboardFilter) (casewor
 	d := casework.Dashboard{Tiers: map[string]int{}, OpenFlags: map[string]int{}, WindowDays: f.WindowDays, From: f.From.UTC(), To: f.To.UTC()}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT coalesce(tier, 'unassigned'), count(*) FROM subjects s
-		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND (s.supervision_end IS NULL OR s.supervision_end >= ($4::timestamptz)::date) GROUP BY 1`,
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` AND (s.supervision_end IS NULL OR s.supervision_end >= ($4::timestamptz)::date) GROUP BY 1`,
 		role, name, scope, f.Now).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var tier string
@@ -270,7 +270,7 @@ func (t *Tx) Dashboard(ctx context.Context, f casework.DashboardFilter) (casewor
 	b.Queue(`SELECT count(*), count(*) FILTER (WHERE EXISTS (
 			SELECT 1 FROM assessments a WHERE a.subject_id = s.id AND a.instrument = ANY($5)
 			   AND a.completed_at <= coalesce(s.supervision_start::timestamptz, s.created_at) + make_interval(secs => $6::float8)))
-		FROM subjects s WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
+		FROM subjects s WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+`
 		  AND coalesce(s.supervision_start::timestamptz, s.created_at) >= $7::timestamptz - make_interval(days => $4::int)
 		  -- the same rows, in a form indexes on the two columns serve
 		  AND (s.supervision_start >= ($7::timestamptz - make_interval(days => $4::int + 1))::date
@@ -279,7 +279,7 @@ func (t *Tx) Dashboard(ctx context.Context, f casework.DashboardFilter) (casewor
 		QueryRow(func(r pgx.Row) error { return r.Scan(&d.NewEntrants, &d.NewEntrantsScreened) })
 	b.Queue(`SELECT f.level, count(*), count(*) FILTER (WHERE f.status = 'open' AND f.deadline < $4)
 		FROM flags f JOIN subjects s ON s.id = f.subject_id
-		WHERE f.status <> 'resolved' AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) GROUP BY 1`, role, name, scope, f.Now).
+		WHERE f.status <> 'resolved' AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` GROUP BY 1`, role, name, scope, f.Now).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var level string
@@ -293,13 +293,13 @@ func (t *Tx) Dashboard(ctx context.Context, f casework.DashboardFilter) (casewor
 			return rows.Err()
 		})
 	b.Queue(`SELECT count(*) FROM overrides o JOIN subjects s ON s.id = o.subject_id
-		WHERE o.status = 'pending' AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)`, role, name, scope).
+		WHERE o.status = 'pending' AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s"), role, name, scope).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&d.PendingOverrides) })
 	// A person's newest recommendation that disagrees with their level (or
 	// finds them without one) asks for a review.
 	b.Queue(`SELECT count(*) FROM subjects s JOIN LATERAL (SELECT r.tier FROM recommendations r WHERE r.subject_id = s.id
 			ORDER BY r.created_at DESC LIMIT 1) r ON true
-		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND s.tier IS DISTINCT FROM r.tier
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+` AND s.tier IS DISTINCT FROM r.tier
 		  AND (s.supervision_end IS NULL OR s.supervision_end >= ($4::timestamptz)::date)`, role, name, scope, f.Now).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&d.LevelReviews) })
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
@@ -331,7 +331,7 @@ func (t *Tx) Outcomes(ctx context.Context, f casework.DashboardFilter) ([]casewo
 	}
 	rows, err := t.tx.Query(ctx, `WITH vis AS (
 			SELECT s.id, s.unit FROM subjects s
-			 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
+			 WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+`
 			   AND coalesce(s.supervision_start::timestamptz, s.created_at) < $5
 			   AND (s.supervision_end IS NULL OR s.supervision_end >= ($4::timestamptz)::date)),
 		scr AS (SELECT DISTINCT a.subject_id FROM assessments a JOIN vis ON vis.id = a.subject_id

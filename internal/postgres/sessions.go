@@ -158,7 +158,7 @@ func (t *Tx) OpenSessions(ctx context.Context, subject string, limit int) ([]cas
 	role, name, scope := t.scopeArgs()
 	rows, err := t.tx.Query(ctx, `SELECT x.id, s.external_id, x.instruments, x.language, x.status, x.created_by, x.created_at, x.updated_at,
 		x.expires_at, x.kiosk_expires_at FROM screening_sessions x JOIN subjects s ON s.id = x.subject_id
-		WHERE x.status = 'open' AND x.expires_at > $5 AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)
+		WHERE x.status = 'open' AND x.expires_at > $5 AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+`
 		  AND ($4 = '' OR s.external_id = $4)
 		ORDER BY x.updated_at DESC LIMIT $6`, role, name, scope, subject, t.c.now(), limit)
 	if err != nil {

@@ -22,7 +22,7 @@ func (c *Cases) OpenAlerts(ctx context.Context, p auth.Principal) (casework.Aler
 			(array_agg(f.id::text ORDER BY f.raised_at DESC, f.id))[1], max(f.raised_at)
 			FROM flags f JOIN subjects s ON s.id = f.subject_id
 			WHERE f.status = 'open' AND f.level IN ('critical', 'urgent')
-			  AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3)`, role, name, scope).
+			  AND subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(p, "s"), role, name, scope).
 			Scan(&a.Critical, &a.Urgent, &latest, &at)
 	})
 	if latest != nil {
