@@ -99,18 +99,20 @@ bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -subjects "$SUBJECTS" 
 echo "{\"n\": $(($(count) - N0))}" >"$dir/retry-count.json"
 kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=
 
-# pgbench: the same two rows per transaction, sized like the service's.
-SUBJECT=$(psql -qtA "$URL" -c "SELECT id FROM subjects WHERE external_id = 'LOAD-1'")
+# pgbench: the same two rows per transaction, sized like the service's,
+# spread over the same people (each insert fires the same schedule trigger
+# as the service's; on one person they would all contend for one row).
 RESULT=$(psql -qtA "$URL" -c "SELECT result::text FROM assessments LIMIT 1")
 ANSWERS_LEN=$(psql -qtA "$URL" -c "SELECT length(answers) FROM assessments LIMIT 1")
 cat >"$dir/pgbench.sql" <<SQL
+\set k random(1, $SUBJECTS)
 BEGIN;
 INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language, answers, result,
   total, severity, administered_by, completed_at, created_by)
-VALUES (gen_random_uuid(), '$SUBJECT', 'phq9', '1.0.0', 'sha256:bench', '1.0.0', 'zh-CN', decode(repeat('5a', $ANSWERS_LEN), 'hex'),
-  '$RESULT'::jsonb, 4, 'minimal', 'api_key:bench', now(), 'api_key:bench');
+SELECT gen_random_uuid(), id, 'phq9', '1.0.0', 'sha256:bench', '1.0.0', 'zh-CN', decode(repeat('5a', $ANSWERS_LEN), 'hex'),
+  '$RESULT'::jsonb, 4, 'minimal', 'api_key:bench', now(), 'api_key:bench' FROM subjects WHERE external_id = 'LOAD-' || :k;
 INSERT INTO audit_events (actor, role, action, resource_type, resource_id, subject, outcome, request_id)
-VALUES ('api_key:bench', 'admin', 'assessment.create', 'assessment', 'x', 'LOAD-1', 'success', 'bench');
+VALUES ('api_key:bench', 'admin', 'assessment.create', 'assessment', 'x', 'LOAD-' || :k, 'success', 'bench');
 END;
 SQL
 echo "== pgbench: the same two inserts per transaction, $CONNS clients, ${SECONDS_RUN}s"
@@ -121,6 +123,8 @@ TIMEFORMAT='%U %S'
 N1=$(count) P1=$(pg_cpu)
 read -r PU PS <"$dir/pgbench.time"
 echo "{\"n\": $((N1 - N0)), \"client\": $(awk "BEGIN {print $PU + $PS}"), \"pg\": $(awk "BEGIN {print $P1 - $P0}")}" >"$dir/cpu-pgbench.json"
+
+psql -qtA "$URL" -c "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()" >"$dir/deadlocks"
 
 python3 - "$dir" <<'PY'
 import json, sys, glob, re
@@ -157,4 +161,5 @@ print(f"service : server {us(cs['server'], cs['n']):5.0f} µs  PostgreSQL {us(cs
       f"load generator {us(load['cpu_seconds'], load['requests']):5.0f} µs")
 print(f"pgbench :                PostgreSQL {us(cp['pg'], cp['n']):5.0f} µs  pgbench client {us(cp['client'], cp['n']):5.0f} µs")
 print(f"(service figures include sealing every audit event into the hash chain; the sealer finished {cs['seal_lag'] / 10:.1f} s after the load)")
+print(f"deadlocks detected by PostgreSQL over all runs: {open(f'{d}/deadlocks').read().strip()}")
 PY

@@ -400,10 +400,21 @@ func (c *Cases) SyncSchedule(ctx context.Context, instruments []string) error {
 func (c *Cases) DrainSchedule(ctx context.Context) (int64, error) {
 	var n int64
 	err := c.db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `WITH d AS (DELETE FROM schedule_pending RETURNING subject_id, instrument, at),
-			m AS (SELECT subject_id, instrument, max(at) AS at FROM d GROUP BY 1, 2)
-			UPDATE screening_schedule c SET last_at = m.at FROM m
-			 WHERE c.subject_id = m.subject_id AND c.instrument = m.instrument AND (c.last_at IS NULL OR c.last_at < m.at)`)
+		// Taken out first, so that an empty queue (nearly always) costs one
+		// index-less scan of an empty table and the update reads the
+		// schedule by its key, not a join over the whole schedule.
+		var ids []uuid.UUID
+		var insts []string
+		var ats []time.Time
+		if err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM schedule_pending RETURNING subject_id, instrument, at),
+				m AS (SELECT subject_id, instrument, max(at) AS at FROM d GROUP BY 1, 2)
+			SELECT coalesce(array_agg(subject_id), '{}'), coalesce(array_agg(instrument), '{}'), coalesce(array_agg(at), '{}') FROM m`).
+			Scan(&ids, &insts, &ats); err != nil || len(ids) == 0 {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE screening_schedule c SET last_at = m.at
+			  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS m (subject_id, instrument, at)
+			 WHERE c.subject_id = m.subject_id AND c.instrument = m.instrument AND (c.last_at IS NULL OR c.last_at < m.at)`, ids, insts, ats)
 		n = tag.RowsAffected()
 		return err
 	})
