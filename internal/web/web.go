@@ -169,6 +169,8 @@ func (s *server) routes() {
 	m.Handle("POST /overrides/{id}/approve", s.page(supervisors, s.decideOverride(true)))
 	m.Handle("POST /overrides/{id}/reject", s.page(supervisors, s.decideOverride(false)))
 	m.Handle("GET /dashboard", s.page(staff, s.dashboardPage))
+	m.Handle("GET /dashboard/month.xlsx", s.page(staff, s.exportMonth))
+	m.Handle("GET /caseload.xlsx", s.page(staff, s.exportCaseload))
 	m.Handle("GET /models", s.page(staff, s.modelsPage))
 	m.Handle("GET /models/{name}/{$}", s.page(staff, s.modelPage))
 	m.Handle("GET /models/{name}/calibration.svg", s.page(staff, s.calibrationSVG))
