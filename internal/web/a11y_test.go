@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -57,8 +58,17 @@ const a11yCheck = `(() => {
 // SOURCE.md there).
 var axeSource = sync.OnceValues(func() (string, error) {
 	b, err := os.ReadFile("testdata/axe/axe.min.js")
-	return string(b), err
+	if err != nil {
+		return "", err
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(b)); sum != axeSHA256 {
+		return "", fmt.Errorf("testdata/axe/axe.min.js has sha256 %s, SOURCE.md says %s", sum, axeSHA256)
+	}
+	return string(b), nil
 })
+
+// axeSHA256 is the vendored axe.min.js's digest, as SOURCE.md records it.
+const axeSHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
 
 // axeRun runs axe-core on the page (WCAG 2.0–2.2 A and AA rules and axe's
 // best practices) and lists the critical and serious violations, each with
@@ -174,7 +184,7 @@ func pagesAccessible(t *testing.T, lang string) {
 
 	anon := newTab(t, ctx, e.ts.URL, "anonymous")
 	anon.visit("/signin", "#username", "21-signin-"+lang)
-	if want := map[string]string{"en": "Sign in", "zh-CN": "登录"}[lang]; !anon.eval(`document.documentElement.lang === "`+lang+`" && document.querySelector("h1").textContent === "`+want+`"`) {
+	if want := map[string]string{"en": "Sign in", "zh-CN": "登录"}[lang]; !anon.eval(`document.documentElement.lang === "` + lang + `" && document.querySelector("h1").textContent === "` + want + `"`) {
 		t.Errorf("the sign-in page is not in %s for a %s browser", lang, browserLang)
 	}
 	anon.visit("/no/such/page", "h1", "")
@@ -224,7 +234,7 @@ func pagesAccessible(t *testing.T, lang string) {
 		t.Fatalf("htmx autosave did not report: %v", err)
 	}
 	carol.check("full form")
-	carol.shot("24-full-form-"+lang+"-desktop")
+	carol.shot("24-full-form-" + lang + "-desktop")
 	carol.do("reload the form", chromedp.Navigate(formURL), chromedp.WaitVisible(chromedp.CSS("form.fullform")))
 	if !carol.eval(`document.querySelector('input[name="a.gad7.gad7_1"][value="2"]').checked`) {
 		t.Error("the answer autosaved by htmx is not checked after a reload")

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
@@ -114,8 +115,19 @@ func New(cfg Config, d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s.routes()
-	return s.secure(s.mux), nil
+	// Pages, stylesheets and scripts go out gzip-compressed to clients that
+	// accept it; the random jitter blurs the compressed length of pages that
+	// show a secret (a kiosk link) beside text a request chose (BREACH).
+	gz, err := gzhttp.NewWrapper(gzhttp.ContentTypes(compressible), gzhttp.RandomJitter(32, 0, false))
+	if err != nil {
+		return nil, err
+	}
+	return gz(s.secure(s.mux)), nil
 }
+
+// compressible are the media types the UI compresses; workbooks and images
+// are compressed already.
+var compressible = []string{"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml", "text/plain"}
 
 func (s *server) routes() {
 	m := http.NewServeMux()
