@@ -77,3 +77,28 @@ func TestCompressed(t *testing.T) {
 		t.Errorf("workbook = %d, Content-Encoding %q, want sent as it is", resp.StatusCode, resp.Header.Get("Content-Encoding"))
 	}
 }
+
+// TestHTMXOnlyWhereUsed: htmx loads on the pages that use it (staff pages
+// with the live badge, the flag queue, the full form), not on the sign-in
+// page or the kiosk; the header names the signed-in person's unit, not its
+// code.
+func TestHTMXOnlyWhereUsed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anon := e.client()
+	if _, page := e.get(anon, "/signin"); strings.Contains(page, "htmx.min.js") || strings.Contains(page, "htmx-config") {
+		t.Error("the sign-in page loads htmx, which it does not use")
+	}
+	if _, page := e.get(anon, "/kiosk"); strings.Contains(page, "htmx.min.js") {
+		t.Error("the kiosk loads htmx, which it does not use")
+	}
+	carol := e.client()
+	e.signin(carol, "carol")
+	_, page := e.get(carol, "/flags")
+	if !strings.Contains(page, "htmx.min.js") {
+		t.Error("the flag queue does not load htmx, which polls its live list")
+	}
+	if !strings.Contains(page, "· west district</span>") || strings.Contains(page, "· west</span>") {
+		t.Error("the header does not name the unit (west district)")
+	}
+}

@@ -199,7 +199,10 @@ type pageData struct {
 	// Alerts, on staff pages, feed the header's live badge.
 	Alerts *casework.Alerts
 	Poll   string
-	Data   any
+	// HTMX loads htmx: only pages that use it (the live badge, the flag
+	// queue, the full form) pay for it.
+	HTMX bool
+	Data any
 }
 
 // render answers a full page.
@@ -222,7 +225,10 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 	}
 	pd := pageData{Lang: rq.lang, Path: rq.r.URL.Path, Data: data, Kiosk: rq.p.Kind == auth.KindKiosk}
 	if rq.user {
-		pd.SignedIn, pd.User, pd.Role, pd.Unit = true, rq.p.Name, string(rq.p.Role), rq.p.Unit
+		pd.SignedIn, pd.User, pd.Role = true, rq.p.Name, string(rq.p.Role)
+		if tmpl == "layout" {
+			pd.Unit = rq.s.units.get(rq, rq.p.Unit)
+		}
 	}
 	pd.Nav = section(rq.r.URL.Path)
 	if tmpl == "layout" && rq.user && slices.Contains(staffRoles, rq.p.Role) {
@@ -231,6 +237,7 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 			pd.Alerts = &a
 		}
 	}
+	pd.HTMX = pd.Alerts != nil || name == "flags" || name == "form"
 	var buf bytes.Buffer
 	if err == nil {
 		err = t.ExecuteTemplate(&buf, tmpl, pd)

@@ -88,6 +88,7 @@ type server struct {
 	assets  map[string]string // static file → URL with a content version
 	cards   sync.Map          // model name → rendered card (template.HTML)
 	langs   langCache
+	units   unitNames
 }
 
 // New returns the UI's root handler. It fails when a template or message
