@@ -125,8 +125,14 @@ func (s *server) funcs(rq *request) template.FuncMap {
 		"now":      time.Now,
 		"nl2br":    nl2br,
 		"protocol": protocolHTML,
-		// actor shows a person's account without the audit prefix.
-		"actor":  func(a string) string { return strings.TrimPrefix(a, "user:") },
+		// actor names who acted: a person by account, a machine client as
+		// the case system (its key's name), never an audit prefix.
+		"actor": func(a string) string {
+			if k, ok := strings.CutPrefix(a, "api_key:"); ok {
+				return rq.T("actor.apikey", "Name", k)
+			}
+			return strings.TrimPrefix(a, "user:")
+		},
 		"pct":    func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
 		"signed": func(v float64) string { return fmt.Sprintf("%+.2f", v) },
 		"add":    func(a, b int) int { return a + b },
