@@ -140,6 +140,23 @@ func (b *tab) visit(path, sel, shot string) {
 	}
 }
 
+// chartLabels lists the trend charts' labels that draw smaller than 11 px
+// or reach past the drawing's edge (and says so when there is no chart).
+const chartLabels = `(() => {
+  const svgs = [...document.querySelectorAll("svg.trend")];
+  if (!svgs.length) return ["no trend chart on the page"];
+  const bad = [];
+  for (const svg of svgs) {
+    const vb = svg.viewBox.baseVal, scale = svg.getBoundingClientRect().width / vb.width;
+    for (const t of svg.querySelectorAll("text")) {
+      const b = t.getBBox(), px = parseFloat(getComputedStyle(t).fontSize) * scale;
+      if (px < 11) bad.push(t.textContent + ": " + px.toFixed(1) + " px");
+      if (b.x < 0 || b.x + b.width > vb.width + 0.5) bad.push(t.textContent + ": cut off at the edge");
+    }
+  }
+  return bad;
+})()`
+
 // TestBrowserPagesAccessible opens every kind of page as the role that uses
 // it and checks labels, names, contrast and phone width; keyboard use and
 // the htmx autosave run under the page's Content-Security-Policy.
@@ -213,6 +230,17 @@ func pagesAccessible(t *testing.T, lang string) {
 		t.Error("the skip link does not move focus to the main content")
 	}
 	carol.visit("/subjects/P-200", "#recommendation", "22-subject-flags-"+lang)
+	// Chart labels read at 11 px or more and none is cut off, at both widths.
+	for _, w := range []int64{390, 1280} {
+		carol.do("viewport", chromedp.EmulateViewport(w, 800))
+		bad, err := chromedp.Run(carol.ctx, chromedp.Evaluate[[]string](chartLabels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range bad {
+			t.Errorf("trend chart at %d px: %s", w, p)
+		}
+	}
 	carol.visit("/flags", "#flag-queue", "")
 	carol.visit("/overrides", "h1", "")
 	carol.visit("/models", ".model-list", "")
