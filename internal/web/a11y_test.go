@@ -157,6 +157,15 @@ const chartLabels = `(() => {
   return bad;
 })()`
 
+// focusObscured says which focused control the sticky save bar covers, or
+// "" when the focus is in view.
+const focusObscured = `(() => {
+  const el = document.activeElement, bar = document.querySelector(".actions.sticky");
+  if (!el || el === document.body || !bar || bar.contains(el)) return "";
+  const r = el.getBoundingClientRect(), b = bar.getBoundingClientRect();
+  return r.bottom > b.top + 1 && r.top < b.bottom ? (el.name || el.tagName) + " is under the save bar" : "";
+})()`
+
 // TestBrowserPagesAccessible opens every kind of page as the role that uses
 // it and checks labels, names, contrast and phone width; keyboard use and
 // the htmx autosave run under the page's Content-Security-Policy.
@@ -262,6 +271,19 @@ func pagesAccessible(t *testing.T, lang string) {
 		t.Fatalf("htmx autosave did not report: %v", err)
 	}
 	carol.check("full form")
+	// Keyboard focus is never hidden under the sticky save bar (WCAG 2.2
+	// SC 2.4.11): Tab through the form at phone and desk heights.
+	for _, size := range [][2]int64{{390, 844}, {1280, 800}} {
+		carol.do("form viewport", chromedp.EmulateViewport(size[0], size[1]))
+		carol.eval(`(window.scrollTo(0, 0), document.activeElement.blur(), true)`)
+		for range 12 {
+			carol.do("tab", chromedp.KeyEvent("\t"))
+			if bad, err := chromedp.Run(carol.ctx, chromedp.Evaluate[string](focusObscured)); err != nil || bad != "" {
+				t.Errorf("full form at %dx%d: %s %v", size[0], size[1], bad, err)
+				break
+			}
+		}
+	}
 	carol.shot("24-full-form-" + lang + "-desktop")
 	carol.do("reload the form", chromedp.Navigate(formURL), chromedp.WaitVisible(chromedp.CSS("form.fullform")))
 	if !carol.eval(`document.querySelector('input[name="a.gad7.gad7_1"][value="2"]').checked`) {
