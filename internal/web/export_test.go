@@ -93,6 +93,13 @@ func TestExportCaseload(t *testing.T) {
 		t.Errorf("English header = %v (%v)", enRows, err)
 	}
 
+	// The auditor reads the audit trail, not people's names.
+	audrey := e.client()
+	e.signin(audrey, "audrey")
+	if resp, _ := e.get(audrey, "/caseload.xlsx"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("auditor's caseload download = %d, want 403", resp.StatusCode)
+	}
+
 	evs, err := e.audit.List(context.Background(), postgres.AuditFilter{Actor: "user:carol", Limit: 50})
 	if err != nil {
 		t.Fatal(err)
