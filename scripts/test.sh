@@ -18,4 +18,6 @@ if SUNPATH_CHROMIUM=$(scripts/ensure-chromium.sh); then
 elif [ "${CI:-}" = true ]; then
 	exit 1
 fi
+# A CJK font, so that screenshots of the zh-CN pages show Chinese (best effort).
+scripts/ensure-fonts.sh || true
 go test -race -shuffle=on -count=1 -timeout 30m "${@:-./...}"

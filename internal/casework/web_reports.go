@@ -38,3 +38,44 @@ func (s *Service) AssessmentReport(ctx context.Context, c Call, id string) (Asse
 		return out, nil
 	})
 }
+
+// ExportLimit is the most people one caseload download lists.
+const ExportLimit = 5000
+
+// CaseloadExport is the caseload as its spreadsheet download lists it: the
+// people (by case number) and the names of their units.
+type CaseloadExport struct {
+	Subjects  []Subject
+	UnitNames map[string]string // unit code → name
+	Truncated bool              // more than ExportLimit people; the first are listed
+}
+
+// ExportCaseload returns the people the caller may see, narrowed like the
+// caseload (tier, overdue), with their units' names, as one audited read of
+// its own ("subject.export"): a download of names is told apart from a look
+// at the list.
+func (s *Service) ExportCaseload(ctx context.Context, c Call, q SubjectQuery) (CaseloadExport, error) {
+	if q.Tier != "" && !Tier(q.Tier).Valid() {
+		return CaseloadExport{}, invalid("tier", "must be lenient, ordinary or strict")
+	}
+	return read(ctx, s, c, "subject.export", "", func(tx Tx) (CaseloadExport, error) {
+		tx.Resource("subjects", "", "")
+		tx.Detail(map[string]any{"tier": q.Tier, "overdue": q.Overdue})
+		subs, err := tx.Subjects(ctx, SubjectFilter{Tier: q.Tier, OverdueOnly: q.Overdue, Schedule: s.policy.Schedule, Now: s.now(), Limit: ExportLimit + 1})
+		if err != nil {
+			return CaseloadExport{}, err
+		}
+		out := CaseloadExport{Subjects: subs, UnitNames: map[string]string{}}
+		if len(subs) > ExportLimit {
+			out.Subjects, out.Truncated = subs[:ExportLimit], true
+		}
+		units, err := tx.Units(ctx)
+		if err != nil {
+			return out, err
+		}
+		for _, u := range units {
+			out.UnitNames[u.Code] = u.Name
+		}
+		return out, nil
+	})
+}

@@ -113,16 +113,19 @@ func TestQuestionnaireASQEnableWhen(t *testing.T) {
 	}
 	json.Unmarshal(raw, &q)
 	last := q.Item[len(q.Item)-1]
-	// Q5 is enabled by a yes, or by no answer (a refusal is positive), to
-	// any of Q1-4: 4 × (yes, not answered).
-	if last.LinkID != "asq_5" || last.EnableBeh != "any" || len(last.EnableWhen) != 8 {
+	// Q5 is enabled by a yes, a declined answer or no answer (a refusal is
+	// positive) to any of Q1-4: 4 × (yes, declined, not answered).
+	if last.LinkID != "asq_5" || last.EnableBeh != "any" || len(last.EnableWhen) != 12 {
 		t.Fatalf("asq_5 = %+v", last)
 	}
 	if w := last.EnableWhen[0]; w.Question != "asq_1" || w.Operator != "=" || w.AnswerCoding.Code != "1" {
 		t.Errorf("first enableWhen = %+v", w)
 	}
-	if w := last.EnableWhen[1]; w.Operator != "exists" || w.AnswerBoolean == nil || *w.AnswerBoolean {
+	if w := last.EnableWhen[1]; w.Question != "asq_1" || w.Operator != "=" || w.AnswerCoding.Code != "2" {
 		t.Errorf("second enableWhen = %+v", w)
+	}
+	if w := last.EnableWhen[2]; w.Operator != "exists" || w.AnswerBoolean == nil || *w.AnswerBoolean {
+		t.Errorf("third enableWhen = %+v", w)
 	}
 }
 

@@ -1,9 +1,14 @@
 package web
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,12 +54,60 @@ const a11yCheck = `(() => {
   return bad;
 })()`
 
-// check opens nothing: it checks the page the tab shows.
+// axeSource is axe-core's axe.min.js, vendored in testdata/axe (see
+// SOURCE.md there).
+var axeSource = sync.OnceValues(func() (string, error) {
+	b, err := os.ReadFile("testdata/axe/axe.min.js")
+	if err != nil {
+		return "", err
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(b)); sum != axeSHA256 {
+		return "", fmt.Errorf("testdata/axe/axe.min.js has sha256 %s, SOURCE.md says %s", sum, axeSHA256)
+	}
+	return string(b), nil
+})
+
+// axeSHA256 is the vendored axe.min.js's digest, as SOURCE.md records it.
+const axeSHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+
+// axeRun runs axe-core on the page (WCAG 2.0–2.2 A and AA rules and axe's
+// best practices) and lists the critical and serious violations, each with
+// its rule id and the first elements it found.
+const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+  .filter(v => v.impact === "critical" || v.impact === "serious")
+  .map(v => v.impact + " " + v.id + " (" + v.help + "): " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")))`
+
+// axe injects axe-core into the page the tab shows (once per document) and
+// fails the test on every critical or serious violation.
+func (b *tab) axe(page string) []string {
+	b.t.Helper()
+	src, err := axeSource()
+	if err != nil {
+		b.t.Fatalf("read axe-core: %v", err)
+	}
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`typeof axe === "undefined" && (0, eval)(`+strconv.Quote(src)+`) === undefined || true`)); err != nil {
+		b.t.Fatalf("%s: inject axe-core: %v", page, err)
+	}
+	bad, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](axeRun, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("%s: axe-core: %v", page, err)
+	}
+	return bad
+}
+
+// check opens nothing: it checks the page the tab shows, with axe-core and
+// with the UI's own rules (one h1, contrast of every text node against the
+// background it is drawn on, which axe reports only as "needs review" where
+// backgrounds are layered).
 func (b *tab) check(page string) {
 	b.t.Helper()
 	bad, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](a11yCheck))
 	if err != nil {
 		b.t.Fatalf("%s: accessibility check: %v", page, err)
+	}
+	w, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`window.innerWidth`))
+	for _, p := range b.axe(page) {
+		bad = append(bad, fmt.Sprintf("axe at %d px: %s", w, p))
 	}
 	for _, p := range bad {
 		b.t.Errorf("%s: %s", page, p)
@@ -81,18 +134,66 @@ func (b *tab) visit(path, sel, shot string) {
 	if shot != "" {
 		b.shot(shot + "-phone")
 	}
-	b.do("desktop", chromedp.EmulateViewport(1280, 900))
+	b.do("desktop", chromedp.EmulateViewport(1280, 800))
 	if shot != "" {
 		b.shot(shot + "-desktop")
 	}
 }
+
+// chartLabels lists the trend charts' labels that draw smaller than 11 px
+// or reach past the drawing's edge (and says so when there is no chart).
+const chartLabels = `(() => {
+  const svgs = [...document.querySelectorAll("svg.trend")];
+  if (!svgs.length) return ["no trend chart on the page"];
+  const bad = [];
+  for (const svg of svgs) {
+    const vb = svg.viewBox.baseVal, scale = svg.getBoundingClientRect().width / vb.width;
+    for (const t of svg.querySelectorAll("text")) {
+      const b = t.getBBox(), px = parseFloat(getComputedStyle(t).fontSize) * scale;
+      if (px < 11) bad.push(t.textContent + ": " + px.toFixed(1) + " px");
+      if (b.x < 0 || b.x + b.width > vb.width + 0.5) bad.push(t.textContent + ": cut off at the edge");
+    }
+  }
+  return bad;
+})()`
+
+// focusObscured says which focused control the sticky save bar covers, or
+// "" when the focus is in view.
+const focusObscured = `(() => {
+  const el = document.activeElement, bar = document.querySelector(".actions.sticky");
+  if (!el || el === document.body || !bar || bar.contains(el)) return "";
+  const r = el.getBoundingClientRect(), b = bar.getBoundingClientRect();
+  return r.bottom > b.top + 1 && r.top < b.bottom ? (el.name || el.tagName) + " is under the save bar" : "";
+})()`
 
 // TestBrowserPagesAccessible opens every kind of page as the role that uses
 // it and checks labels, names, contrast and phone width; keyboard use and
 // the htmx autosave run under the page's Content-Security-Policy.
 func TestBrowserPagesAccessible(t *testing.T) {
 	t.Parallel()
-	ctx := browser(t, "en-US")
+	for _, lang := range []string{"zh-CN", "en"} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			pagesAccessible(t, lang)
+		})
+	}
+}
+
+// speak makes the tab's pages speak lang whatever the account's setting
+// (the language cookie wins).
+func (b *tab) speak(lang string) {
+	b.t.Helper()
+	if !b.eval(`(document.cookie = "` + langCookie + `=` + lang + `; path=/", true)`) {
+		b.t.Fatalf("%s: set the language cookie", b.name)
+	}
+}
+
+func pagesAccessible(t *testing.T, lang string) {
+	browserLang := map[string]string{"en": "en-US"}[lang]
+	if browserLang == "" {
+		browserLang = lang
+	}
+	ctx := browser(t, browserLang)
 	e := newEnv(t)
 	e.putSubject("P-200", "west", "carol", "钱八", testfix.NIJProfile(t))
 	e.phq9At("P-200", 40, 3, 3, 2, 2, 2, 2, 2, 2, 0)
@@ -108,9 +209,9 @@ func TestBrowserPagesAccessible(t *testing.T) {
 	e.post(carolHTTP, "/recommendations/"+rec.ID+"/overrides", url.Values{"subject": {"P-200"}, "tier": {string(tier)}, "reason_code": {"clinical_judgement"}, "note": {"近期就业稳定，家庭支持良好。"}})
 
 	anon := newTab(t, ctx, e.ts.URL, "anonymous")
-	anon.visit("/signin", "#username", "21-signin-en")
-	if !anon.eval(`document.documentElement.lang === "en" && document.querySelector("h1").textContent === "Sign in"`) {
-		t.Error("the sign-in page is not in English for an en-US browser")
+	anon.visit("/signin", "#username", "21-signin-"+lang)
+	if want := map[string]string{"en": "Sign in", "zh-CN": "登录"}[lang]; !anon.eval(`document.documentElement.lang === "` + lang + `" && document.querySelector("h1").textContent === "` + want + `"`) {
+		t.Errorf("the sign-in page is not in %s for a %s browser", lang, browserLang)
 	}
 	anon.visit("/no/such/page", "h1", "")
 	// The contrast check is not vacuous: a grey line on white fails it.
@@ -125,6 +226,7 @@ func TestBrowserPagesAccessible(t *testing.T) {
 
 	carol := newTab(t, ctx, e.ts.URL, "counselor")
 	carol.signin("carol", e.pass)
+	carol.speak(lang)
 	carol.visit("/", "table.caseload", "")
 	// Keyboard: the first Tab reaches the skip link, visibly; Enter moves
 	// focus to the main content.
@@ -136,11 +238,22 @@ func TestBrowserPagesAccessible(t *testing.T) {
 	if !carol.eval(`document.activeElement.id === "main"`) {
 		t.Error("the skip link does not move focus to the main content")
 	}
-	carol.visit("/subjects/P-200", "#recommendation", "22-subject-flags")
+	carol.visit("/subjects/P-200", "#recommendation", "22-subject-flags-"+lang)
+	// Chart labels read at 11 px or more and none is cut off, at both widths.
+	for _, w := range []int64{390, 1280} {
+		carol.do("viewport", chromedp.EmulateViewport(w, 800))
+		bad, err := chromedp.Run(carol.ctx, chromedp.Evaluate[[]string](chartLabels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range bad {
+			t.Errorf("trend chart at %d px: %s", w, p)
+		}
+	}
 	carol.visit("/flags", "#flag-queue", "")
 	carol.visit("/overrides", "h1", "")
 	carol.visit("/models", ".model-list", "")
-	carol.visit("/models/nij-review/", ".markdown", "23-model-card")
+	carol.visit("/models/nij-review/", ".markdown", "23-model-card-"+lang)
 
 	// The full form autosaves through htmx on each change, under the CSP.
 	carol.do("start a full form",
@@ -154,11 +267,24 @@ func TestBrowserPagesAccessible(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#save-status")),
 	)
 	formURL := carol.url()
-	if _, err := chromedp.Run(carol.ctx, chromedp.Poll[bool](`document.getElementById("save-status").textContent.includes("已自动保存")`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+	if _, err := chromedp.Run(carol.ctx, chromedp.Poll[bool](`document.getElementById("save-status").textContent.includes("`+map[string]string{"en": "Saved automatically", "zh-CN": "已自动保存"}[lang]+`")`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		t.Fatalf("htmx autosave did not report: %v", err)
 	}
 	carol.check("full form")
-	carol.shot("24-full-form-desktop")
+	// Keyboard focus is never hidden under the sticky save bar (WCAG 2.2
+	// SC 2.4.11): Tab through the form at phone and desk heights.
+	for _, size := range [][2]int64{{390, 844}, {1280, 800}} {
+		carol.do("form viewport", chromedp.EmulateViewport(size[0], size[1]))
+		carol.eval(`(window.scrollTo(0, 0), document.activeElement.blur(), true)`)
+		for range 12 {
+			carol.do("tab", chromedp.KeyEvent("\t"))
+			if bad, err := chromedp.Run(carol.ctx, chromedp.Evaluate[string](focusObscured)); err != nil || bad != "" {
+				t.Errorf("full form at %dx%d: %s %v", size[0], size[1], bad, err)
+				break
+			}
+		}
+	}
+	carol.shot("24-full-form-" + lang + "-desktop")
 	carol.do("reload the form", chromedp.Navigate(formURL), chromedp.WaitVisible(chromedp.CSS("form.fullform")))
 	if !carol.eval(`document.querySelector('input[name="a.gad7.gad7_1"][value="2"]').checked`) {
 		t.Error("the answer autosaved by htmx is not checked after a reload")
@@ -177,7 +303,8 @@ func TestBrowserPagesAccessible(t *testing.T) {
 
 	sam := newTab(t, ctx, e.ts.URL, "supervisor")
 	sam.signin("sam", e.pass)
-	sam.visit("/overrides", ".override", "25-overrides")
+	sam.speak(lang)
+	sam.visit("/overrides", ".override", "25-overrides-"+lang)
 	if got := sam.text(".override"); !strings.Contains(got, "近期就业稳定") || !strings.Contains(got, "Clinical judgement") && !strings.Contains(got, "专业判断") {
 		t.Errorf("pending override = %q, want its reason and note", got)
 	}
@@ -186,7 +313,8 @@ func TestBrowserPagesAccessible(t *testing.T) {
 
 	admin := newTab(t, ctx, e.ts.URL, "admin")
 	admin.signin("admin", e.pass)
-	admin.visit("/admin/users", "table.admin", "26-users")
+	admin.speak(lang)
+	admin.visit("/admin/users", "table.admin", "26-users-"+lang)
 	admin.visit("/admin/keys", "table.admin", "")
 	admin.visit("/admin/units", "table.admin", "")
 }

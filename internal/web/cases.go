@@ -138,18 +138,36 @@ type flagView struct {
 	Label    string
 	Protocol string
 	Name     string // the person's name, where the page shows whose flag it is
+	// Instrument names the instrument whose result raised the flag ("" for
+	// a workflow rule), for the link to the source assessment.
+	Instrument string
 }
 
 func (s *server) flagViews(rq *request, fs []casework.Flag, protocolLang string) []flagView {
 	out := make([]flagView, 0, len(fs))
 	for _, f := range fs {
 		v := flagView{Flag: f, Label: s.flagLabel(rq, f.Code)}
+		if f.Source == "instrument" {
+			v.Instrument = s.flagInstrument(rq, f.Code)
+		}
 		if f.Level == screening.LevelCritical {
 			v.Protocol = s.protocol(protocolLang)
 		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// flagInstrument is the title of the instrument that defines a flag code.
+func (s *server) flagInstrument(rq *request, code string) string {
+	for _, d := range s.d.Catalog.List() {
+		for _, f := range d.Scoring.Flags {
+			if f.Code == code {
+				return textIn(d.Title, rq.lang)
+			}
+		}
+	}
+	return ""
 }
 
 // protocol is the crisis protocol in lang, else in Chinese.

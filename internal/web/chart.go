@@ -29,15 +29,32 @@ type chartRow struct {
 	Reliable string // improved, deteriorated, none or ""
 }
 
-// Chart geometry, in SVG user units; CSS scales the whole drawing.
+// Chart geometry, in SVG user units; CSS scales the whole drawing, never
+// below the width at which its 13-unit labels read as 11 px or more (a
+// narrower screen scrolls the chart sideways).
 const (
-	chartW      = 640.0
+	chartPlotW  = 450.0
 	chartH      = 240.0
 	chartLeft   = 40.0
-	chartRight  = 150.0 // room for the band labels
 	chartTop    = 12.0
 	chartBottom = 34.0
+	chartFont   = 13.0 // label size, as in app.css
 )
+
+// labelWidth estimates how wide a label is drawn at chartFont: a Chinese
+// character is one em, other characters about 0.6 em. It errs wide, so a
+// band label ("Moderately severe 15–19") is never cut off.
+func labelWidth(s string) float64 {
+	w := 0.0
+	for _, r := range s {
+		if r >= 0x2E80 {
+			w += chartFont
+		} else {
+			w += 0.62 * chartFont
+		}
+	}
+	return w
+}
 
 // defaultBands returns the band set used for shading: the one for every
 // language and population, else the first.
@@ -84,14 +101,19 @@ func trendSVG(def *screening.Definition, pts []casework.TrendPoint, lang string,
 	if hi <= lo {
 		hi = lo + 1
 	}
-	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
+	bands := defaultBands(def, lang)
+	right := 40.0
+	for _, band := range bands {
+		right = max(right, labelWidth(fmt.Sprintf("%s %d–%d", textIn(band.Label, lang), band.Min, band.Max))+14)
+	}
+	chartW := chartLeft + chartPlotW + right
+	plotW, plotH := chartPlotW, chartH-chartTop-chartBottom
 	y := func(v float64) float64 { return chartTop + plotH*(1-(v-lo)/(hi-lo)) }
 	var b strings.Builder
 	esc := template.HTMLEscapeString
 	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %g %g" role="img" aria-labelledby="%s-t %s-d" xmlns="http://www.w3.org/2000/svg">`, chartW, chartH, id, id)
 	fmt.Fprintf(&b, `<title id="%s-t">%s</title><desc id="%s-d">%s</desc>`, id, esc(title), id, esc(desc))
 
-	bands := defaultBands(def, lang)
 	for i, band := range bands {
 		top := float64(band.Max + 1)
 		if i == len(bands)-1 || top > hi {

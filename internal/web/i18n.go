@@ -103,6 +103,39 @@ func (c *langCache) get(ctx context.Context, svc *auth.Service, username string)
 	return c.byName[username]
 }
 
+// unitNames remembers units' names for the page header for a few minutes:
+// a unit is named, never shown by its code, without a read on every page.
+type unitNames struct {
+	mu     sync.Mutex
+	byCode map[string]unitName
+}
+
+type unitName struct {
+	name string
+	at   time.Time
+}
+
+// get returns the unit's name, or its code when the name cannot be read.
+func (c *unitNames) get(rq *request, code string) string {
+	if code == "" {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.byCode[code]; ok && time.Since(n.at) < langCacheTTL {
+		return n.name
+	}
+	name, err := rq.s.d.Casework.UnitName(rq.ctx, rq.call(), code)
+	if err != nil || name == "" {
+		return code
+	}
+	if c.byCode == nil {
+		c.byCode = map[string]unitName{}
+	}
+	c.byCode[code] = unitName{name: name, at: time.Now()}
+	return name
+}
+
 // T translates a message id; args are name/value pairs for the message's
 // template. A missing message shows its id, which a test forbids.
 func (rq *request) T(id string, args ...any) string {

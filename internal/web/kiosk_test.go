@@ -41,9 +41,20 @@ func TestBrowserKioskASQ(t *testing.T) {
 	}
 	k.check("kiosk ASQ (phone)")
 	k.shot("41-kiosk-asq-phone")
+	// Refusing is an explicit answer (the ASQ scores it as yes), offered
+	// on every question, instead of a skip.
+	if got := k.text(`form.question button.option[value="2"]`); got != "不愿回答" {
+		t.Errorf("the refusal option reads %q, want 不愿回答", got)
+	}
 	k.answer("asq_1", 0)
 	if k.eval(`document.getElementById("next") !== null`) {
 		t.Error("a skip link is offered under ASQ question 2")
+	}
+	k.answer("asq_2", 2)
+	k.answer("asq_3", 0)
+	k.answer("asq_4", 0)
+	if !k.eval(`document.querySelector('form.question input[name="item"][value="asq_5"]') !== null && document.querySelector('form.question button.option[value="2"]') !== null`) {
+		t.Errorf("a declined question 2 does not lead to question 5 with its refusal option (at %s)", k.url())
 	}
 	// Staff keep their instructions.
 	staff.do("staff ASQ",

@@ -75,7 +75,7 @@ func TestProtocolPhoneLinks(t *testing.T) {
 }
 
 func TestBinZH(t *testing.T) {
-	for in, want := range map[string]string{"6 or more": "6 及以上", "> 173.8 & ≤ 200": "大于 173.8 且 不超过 200", "[0.341994, 0.60074]": "0.341994 至 0.60074",
+	for in, want := range map[string]string{"6 or more": "6 及以上", "> 173.8 & ≤ 200": "大于 173.8 且 不超过 200", "[0.341994, 0.60074]": "0.34 至 0.6", "(0, 0.0724638]": "0 至 0.07",
 		"true": "是", "43-47": "43-47"} {
 		if got := binZH(in); got != want {
 			t.Errorf("binZH(%q) = %q, want %q", in, got, want)

@@ -125,8 +125,14 @@ func (s *server) funcs(rq *request) template.FuncMap {
 		"now":      time.Now,
 		"nl2br":    nl2br,
 		"protocol": protocolHTML,
-		// actor shows a person's account without the audit prefix.
-		"actor":  func(a string) string { return strings.TrimPrefix(a, "user:") },
+		// actor names who acted: a person by account, a machine client as
+		// the case system (its key's name), never an audit prefix.
+		"actor": func(a string) string {
+			if k, ok := strings.CutPrefix(a, "api_key:"); ok {
+				return rq.T("actor.apikey", "Name", k)
+			}
+			return strings.TrimPrefix(a, "user:")
+		},
 		"pct":    func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
 		"signed": func(v float64) string { return fmt.Sprintf("%+.2f", v) },
 		"add":    func(a, b int) int { return a + b },
@@ -199,7 +205,10 @@ type pageData struct {
 	// Alerts, on staff pages, feed the header's live badge.
 	Alerts *casework.Alerts
 	Poll   string
-	Data   any
+	// HTMX loads htmx: only pages that use it (the live badge, the flag
+	// queue, the full form) pay for it.
+	HTMX bool
+	Data any
 }
 
 // render answers a full page.
@@ -222,7 +231,10 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 	}
 	pd := pageData{Lang: rq.lang, Path: rq.r.URL.Path, Data: data, Kiosk: rq.p.Kind == auth.KindKiosk}
 	if rq.user {
-		pd.SignedIn, pd.User, pd.Role, pd.Unit = true, rq.p.Name, string(rq.p.Role), rq.p.Unit
+		pd.SignedIn, pd.User, pd.Role = true, rq.p.Name, string(rq.p.Role)
+		if tmpl == "layout" {
+			pd.Unit = rq.s.units.get(rq, rq.p.Unit)
+		}
 	}
 	pd.Nav = section(rq.r.URL.Path)
 	if tmpl == "layout" && rq.user && slices.Contains(staffRoles, rq.p.Role) {
@@ -231,6 +243,7 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 			pd.Alerts = &a
 		}
 	}
+	pd.HTMX = pd.Alerts != nil || name == "flags" || name == "form"
 	var buf bytes.Buffer
 	if err == nil {
 		err = t.ExecuteTemplate(&buf, tmpl, pd)

@@ -184,6 +184,8 @@ type dashboardData struct {
 	ByReason   []casework.OverrideStat
 	Overdue    []casework.Due
 	WindowDays int
+	Month      month
+	MonthEnd   time.Time
 }
 
 type tierCount struct {
@@ -199,12 +201,27 @@ const dashboardWindowDays = 90
 // and direction, overdue screenings, new-entrant coverage and, per unit,
 // the period's screening and intervention figures.
 func (s *server) dashboardPage(rq *request) {
-	o, err := s.d.Casework.Dashboard(rq.ctx, rq.call(), casework.DashboardQuery{WindowDays: dashboardWindowDays})
+	m := s.reportMonth(rq)
+	o, err := s.d.Casework.Dashboard(rq.ctx, rq.call(), casework.DashboardQuery{WindowDays: dashboardWindowDays, From: m.From, To: m.To})
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	d := dashboardData{D: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason, Overdue: o.Overdue, WindowDays: dashboardWindowDays}
+	d := dashboardData{D: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason, Overdue: o.Overdue, WindowDays: dashboardWindowDays,
+		Month: m, MonthEnd: m.To.AddDate(0, 0, -1)}
+	if m.To.Before(m.From.AddDate(0, 1, 0)) {
+		d.MonthEnd = m.To
+	}
+	// Units by name, not code, wherever the page names one.
+	names := map[string]string{}
+	for _, u := range o.Units {
+		names[u.Unit] = unitLabel(u)
+	}
+	for i, g := range d.ByUnit {
+		if n := names[g.Group]; n != "" {
+			d.ByUnit[i].Group = n
+		}
+	}
 	for _, t := range []string{"strict", "ordinary", "lenient", "unassigned"} {
 		tc := tierCount{Tier: t, Count: d.D.Tiers[t]}
 		if d.D.Subjects > 0 {

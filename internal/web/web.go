@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
@@ -87,6 +88,7 @@ type server struct {
 	assets  map[string]string // static file → URL with a content version
 	cards   sync.Map          // model name → rendered card (template.HTML)
 	langs   langCache
+	units   unitNames
 }
 
 // New returns the UI's root handler. It fails when a template or message
@@ -114,8 +116,19 @@ func New(cfg Config, d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s.routes()
-	return s.secure(s.mux), nil
+	// Pages, stylesheets and scripts go out gzip-compressed to clients that
+	// accept it; the random jitter blurs the compressed length of pages that
+	// show a secret (a kiosk link) beside text a request chose (BREACH).
+	gz, err := gzhttp.NewWrapper(gzhttp.ContentTypes(compressible), gzhttp.RandomJitter(32, 0, false))
+	if err != nil {
+		return nil, err
+	}
+	return gz(s.secure(s.mux)), nil
 }
+
+// compressible are the media types the UI compresses; workbooks and images
+// are compressed already.
+var compressible = []string{"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml", "text/plain"}
 
 func (s *server) routes() {
 	m := http.NewServeMux()
@@ -169,6 +182,8 @@ func (s *server) routes() {
 	m.Handle("POST /overrides/{id}/approve", s.page(supervisors, s.decideOverride(true)))
 	m.Handle("POST /overrides/{id}/reject", s.page(supervisors, s.decideOverride(false)))
 	m.Handle("GET /dashboard", s.page(staff, s.dashboardPage))
+	m.Handle("GET /dashboard/month.xlsx", s.page(staff, s.exportMonth))
+	m.Handle("GET /caseload.xlsx", s.page(staff, s.exportCaseload))
 	m.Handle("GET /models", s.page(staff, s.modelsPage))
 	m.Handle("GET /models/{name}/{$}", s.page(staff, s.modelPage))
 	m.Handle("GET /models/{name}/calibration.svg", s.page(staff, s.calibrationSVG))

@@ -7,7 +7,9 @@ import (
 
 	"github.com/sunpath/sunpath/internal/screening"
 	"html/template"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -80,11 +82,21 @@ func binZH(v string) string {
 		return "否"
 	}
 	if m := interval.FindStringSubmatch(v); m != nil {
-		return m[1] + " 至 " + m[2]
+		return short(m[1]) + " 至 " + short(m[2])
 	}
 	r := strings.NewReplacer(" or more", " 及以上", " or less", " 及以下", " or fewer", " 及以下", " & ", " 且 ",
 		"≤ ", "不超过 ", ">= ", "不少于 ", "≥ ", "不少于 ", "> ", "大于 ", "< ", "小于 ")
 	return r.Replace(v)
+}
+
+// short rounds a bin edge to two decimals for reading ("0.341994" reads
+// "0.34"); the model scores with the exact edges.
+func short(n string) string {
+	v, err := strconv.ParseFloat(n, 64)
+	if err != nil {
+		return n
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
 }
 
 var interval = regexp.MustCompile(`^[\[(]\s*(-?[0-9.]+)\s*,\s*(-?[0-9.]+)\s*[\])]$`)
