@@ -92,9 +92,12 @@ func TestModelVersions(t *testing.T) {
 	}
 
 	// Refused uploads name the file and store nothing.
+	// A changed weight, still a valid model file, under the old digest.
 	tampered := relabel(t, shipped, "1.2.0")
-	tampered[riskmodel.ModelFileName] = append([]byte(nil), tampered[riskmodel.ModelFileName]...)
-	tampered[riskmodel.ModelFileName][10] ^= 1
+	var scorer map[string]any
+	json.Unmarshal(tampered[riskmodel.ModelFileName], &scorer)
+	scorer["intercept"] = scorer["intercept"].(float64) + 0.5
+	tampered[riskmodel.ModelFileName], _ = json.Marshal(scorer)
 	var pb problemBody
 	if code := upload(nil, adminKey, tampered, &pb); code != http.StatusUnprocessableEntity || !pb.names("files.scorer.json") {
 		t.Errorf("tampered upload = %d %+v, want 422 naming files.scorer.json", code, pb)
