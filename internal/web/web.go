@@ -172,6 +172,7 @@ func (s *server) routes() {
 	m.Handle("GET /models", s.page(staff, s.modelsPage))
 	m.Handle("GET /models/{name}/{$}", s.page(staff, s.modelPage))
 	m.Handle("GET /models/{name}/calibration.svg", s.page(staff, s.calibrationSVG))
+	m.Handle("GET /models/{name}/comparison", s.page([]auth.Role{auth.RoleAdmin, auth.RoleSupervisor}, s.comparisonPage))
 
 	m.Handle("GET /admin/users", s.page(admins, s.usersPage))
 	m.Handle("POST /admin/users", s.page(admins, s.createUser))
