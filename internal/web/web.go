@@ -141,6 +141,8 @@ func (s *server) routes() {
 	m.Handle("POST /recommendations/{id}/overrides", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.requestOverride))
 	m.Handle("POST /recommendations/{id}/accept", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.acceptRecommendation))
 	m.Handle("POST /subjects/{id}/recommendations", s.page(staff, s.requestRecommendation))
+	m.Handle("GET /subjects/{id}/outcomes", s.page(staff, s.outcomesPage))
+	m.Handle("POST /subjects/{id}/outcomes", s.page(staff, s.recordOutcome))
 
 	m.Handle("GET /sessions/{id}", s.page(staff, s.staffFlow(s.sessionStart)))
 	m.Handle("GET /sessions/{id}/q", s.page(staff, s.staffFlow(s.questionPage)))
