@@ -152,6 +152,10 @@ func (r *Registry) Sync(ctx context.Context) error {
 			if m, err = riskmodel.LoadFiles(files); err != nil {
 				return fmt.Errorf("stored model %s %s: %w", v.Name, v.Version, err)
 			}
+			if ref := m.Ref(); ref.Name != v.Name || ref.Version != v.Version || ref.SHA256 != v.SHA256 {
+				return fmt.Errorf("stored model %s %s: its files are of %s %s (sha256 %s, recorded %s): %w",
+					v.Name, v.Version, ref.Name, ref.Version, ref.SHA256, v.SHA256, riskmodel.ErrTampered)
+			}
 			r.parsed[v.ID] = m
 		}
 		live = append(live, loaded{v: v, m: m})
