@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -247,4 +248,44 @@ func TestModelVersions(t *testing.T) {
 		t.Errorf("versions after rollback = %+v", vs)
 	}
 	waitFor("the rollback", func() bool { m, _ := other.Models(); return m["nij-review"].Ref().Version == "1.0.0" })
+}
+
+// TestStoredModelTampered: a stored version whose file was changed in the
+// database after upload does not load; the error names the file (serve
+// refuses to start on it). Broken once: Sync without LoadFiles' digest
+// check and the recorded-sha256 check (the changed model loaded).
+func TestStoredModelTampered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	files := relabel(t, modelDirFiles(t, "../../models/nij-review"), "1.3.0")
+	if code := e.call(nil, e.keys[auth.RoleAdmin], http.MethodPost, "/v1/models/nij-review/versions", map[string]any{"files": files}, nil); code != http.StatusCreated {
+		t.Fatalf("upload = %d", code)
+	}
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var scorer map[string]any
+	json.Unmarshal(files[riskmodel.ModelFileName], &scorer)
+	scorer["intercept"] = scorer["intercept"].(float64) - 1
+	changed, _ := json.Marshal(scorer)
+	if _, err := conn.Exec(ctx, `ALTER TABLE model_files DISABLE TRIGGER model_files_immutable`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE model_files SET content = $1 WHERE path = 'scorer.json'`, changed); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := casework.New(casework.Deps{Store: e.cases, Audit: e.audit, Catalog: testfix.Catalog(t), Models: testfix.Models(t), ModelSource: e.cases})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = svc.SyncModels(ctx)
+	if !errors.Is(err, riskmodel.ErrTampered) || !strings.Contains(err.Error(), "scorer.json") {
+		t.Errorf("SyncModels with a changed stored file = %v, want ErrTampered naming scorer.json", err)
+	}
+	if len(svc.Registry().Shadows("nij-review")) != 0 {
+		t.Error("the changed version was loaded")
+	}
 }
