@@ -197,7 +197,8 @@ func (r *Registry) Shadows(name string) []*riskmodel.Model {
 	return out
 }
 
-// Models returns the registry.
+// Registry returns the models the service scores with (for the replicas'
+// poll and for tests).
 func (s *Service) Registry() *Registry { return s.registry }
 
 // SyncModels loads stored model versions that changed (see Registry.Sync).

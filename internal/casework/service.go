@@ -92,8 +92,8 @@ func New(d Deps) (*Service, error) {
 	if p.MaxBackdate <= 0 {
 		p.MaxBackdate = def.MaxBackdate
 	}
-	return &Service{store: d.Store, audit: d.Audit, catalog: d.Catalog, registry: NewRegistry(d.Models, d.ModelSource), training: d.Training, defaultModel: d.DefaultModel,
-		policy: p, metrics: d.Metrics, now: d.Now}, nil
+	return &Service{store: d.Store, audit: d.Audit, catalog: d.Catalog, registry: NewRegistry(d.Models, d.ModelSource),
+		training: d.Training, defaultModel: d.DefaultModel, policy: p, metrics: d.Metrics, now: d.Now}, nil
 }
 
 // Policy returns the rules in force.
