@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"maps"
 	"slices"
 	"strings"
@@ -290,12 +291,8 @@ func outcomeMetrics(m *riskmodel.Model, p, y []float64, groups []string, sex []s
 	return om
 }
 
-var nan = riskmodel.Metric(nanFloat())
-
-func nanFloat() float64 {
-	var z float64
-	return z / z
-}
+// nan marks a metric that is not defined (written as JSON null).
+var nan = riskmodel.Metric(math.NaN())
 
 // strictThreshold is the probability from which m's tier policy suggests
 // strict supervision.
