@@ -103,6 +103,9 @@ type InstrumentsConfig struct {
 type ModelsConfig struct {
 	Dir     string
 	Default string
+	// Poll is how often a replica checks for model versions stored or
+	// promoted through another replica.
+	Poll time.Duration
 }
 
 // defaults lists every key with its default; viper's Unmarshal and env lookup
@@ -137,6 +140,7 @@ func defaults() map[string]any {
 		"instruments.overlay_dir":    "",
 		"models.dir":                 "models",
 		"models.default":             "nij-review",
+		"models.poll_interval":       "5s",
 		"crypto.keys":                "",
 		"crypto.active_key":          "",
 		"audit.signing_key":          "",
@@ -288,6 +292,9 @@ func loadConfig(c *cli, v *viper.Viper, file string) (Config, error) {
 	}
 	cfg.Instruments.OverlayDir = p.str("instruments.overlay_dir")
 	cfg.Models = ModelsConfig{Dir: p.str("models.dir"), Default: p.str("models.default")}
+	if cfg.Models.Poll, _ = time.ParseDuration(p.str("models.poll_interval")); cfg.Models.Poll < 100*time.Millisecond || cfg.Models.Poll > time.Hour {
+		p.fail("models.poll_interval", "must be a duration from 100ms to 1h")
+	}
 	cfg.Crypto = CryptoConfig{Keys: p.str("crypto.keys"), ActiveKey: p.str("crypto.active_key")}
 	if cfg.Crypto.Keys != "" {
 		if cfg.Crypto.ActiveKey == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -93,38 +92,6 @@ func exportTraining(cmd *cobra.Command, cases *postgres.Cases, opt postgres.Trai
 	if err != nil {
 		return 0, pending, err
 	}
-	var cols []string
-	for _, r := range rows {
-		for k := range r.Inputs {
-			if !slices.Contains(cols, k) {
-				cols = append(cols, k)
-			}
-		}
-	}
-	slices.Sort(cols)
-	w := csv.NewWriter(f)
-	if err := w.Write(append([]string{"id", "label", "sex"}, cols...)); err != nil {
-		return 0, pending, err
-	}
-	for _, r := range rows {
-		label := "0"
-		if r.Positive {
-			label = "1"
-		}
-		rec := []string{r.ID, label, r.Sex}
-		for _, c := range cols {
-			v := r.Inputs[c]
-			if v == nil {
-				rec = append(rec, "")
-			} else {
-				rec = append(rec, fmt.Sprint(v))
-			}
-		}
-		if err := w.Write(rec); err != nil {
-			return n, pending, err
-		}
-		n++
-	}
-	w.Flush()
-	return n, pending, w.Error()
+	n, err = casework.WriteTrainingCSV(f, rows)
+	return n, pending, err
 }

@@ -21,7 +21,10 @@ func readmeCommands(t *testing.T, readme string) []string {
 		t.Fatal(`README.md has no "## Commands" section`)
 	}
 	_, block, ok := strings.Cut(after, "```\n")
-	if block, _, ok = strings.Cut(block, "```"); !ok {
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
 		t.Fatal(`README.md's "## Commands" section has no code block`)
 	}
 	word := regexp.MustCompile(`^[a-z][a-z0-9-]*(\|[a-z][a-z0-9-]*)*$`)

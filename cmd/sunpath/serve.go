@@ -159,10 +159,19 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	}
 
 	svc, err := casework.New(casework.Deps{Store: cases, Audit: auditStore, Catalog: catalog, Models: models, DefaultModel: cfg.Models.Default,
-		Policy: cfg.Policy, Metrics: caseprom.New(reg, riskMetrics)})
+		ModelSource: cases, Training: cases, Policy: cfg.Policy, Metrics: caseprom.New(reg, riskMetrics)})
 	if err != nil {
 		return err
 	}
+	// Stored model versions (shadow, active) load over the shipped ones;
+	// one that no longer matches its sha256 stops the server here. Every
+	// replica then polls for versions stored or promoted elsewhere.
+	if safe.Load() {
+		if err := svc.SyncModels(ctx); err != nil {
+			return fmt.Errorf("stored model versions: %w", err)
+		}
+	}
+	go svc.Registry().Poll(ctx, cfg.Models.Poll, func(err error) { log.Warn("stored model versions not reloaded", "err", err) })
 	refusals := refusal.New(reg) // refused requests of both front ends, audited as counts
 	// The web UI answers every path outside the API's own.
 	ui, err := web.New(web.Config{

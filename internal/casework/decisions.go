@@ -21,12 +21,16 @@ const AdvisoryNotice = "Advisory: a professional decides the supervision level. 
 // people decide supervision levels.
 var ErrNotAPerson = fmt.Errorf("only a signed-in person may decide a supervision level: %w", ErrForbidden)
 
-// Model returns the named model, or the default for "".
+// Model returns the named model's active version, or the default for "".
 func (s *Service) Model(name string) (*riskmodel.Model, error) {
+	return s.modelIn(s.registry.snapshot(), name)
+}
+
+func (s *Service) modelIn(snap *models, name string) (*riskmodel.Model, error) {
 	if name == "" {
 		name = s.defaultModel
 	}
-	m, ok := s.models[name]
+	m, ok := snap.active[name]
 	if !ok {
 		return nil, invalid("model", "unknown model; GET /v1/models lists them")
 	}
@@ -102,7 +106,8 @@ func Predict(m *riskmodel.Model, features map[string]any) (riskmodel.Prediction,
 // changes the person's level: a suggestion that differs from the current
 // level is marked for review.
 func (s *Service) Recommend(ctx context.Context, c Call, id, model string) (Recommendation, Outcome, error) {
-	m, err := s.Model(model)
+	snap := s.registry.snapshot()
+	m, err := s.modelIn(snap, model)
 	if err != nil {
 		return Recommendation{}, Outcome{}, err
 	}
@@ -132,7 +137,11 @@ func (s *Service) Recommend(ctx context.Context, c Call, id, model string) (Reco
 			rec.Unknown = []string{}
 		}
 		rec.Review = subj.Tier == nil || *subj.Tier != rec.Tier
-		return tx.AddRecommendation(ctx, subj, rec)
+		saved, err := tx.AddRecommendation(ctx, subj, rec)
+		if err != nil {
+			return saved, err
+		}
+		return saved, s.scoreShadows(ctx, tx, snap.shadows[ref.Name], subj, saved)
 	})
 	if err == nil && !out.Replayed {
 		s.count(func(mt Metrics) { mt.Recommended(m.Ref().Name, r.Probability) })

@@ -20,7 +20,8 @@ type Service struct {
 	store        Store
 	audit        AuditLog
 	catalog      *instrument.Catalog
-	models       map[string]*riskmodel.Model
+	registry     *Registry
+	training     TrainingSource
 	defaultModel string
 	policy       Policy
 	metrics      Metrics
@@ -37,10 +38,15 @@ type Metrics interface {
 
 // Deps are what the service needs.
 type Deps struct {
-	Store        Store
-	Audit        AuditLog
-	Catalog      *instrument.Catalog
-	Models       map[string]*riskmodel.Model
+	Store   Store
+	Audit   AuditLog
+	Catalog *instrument.Catalog
+	Models  map[string]*riskmodel.Model // shipped: the defaults at start
+	// ModelSource, when set, holds the stored model versions (shadow and
+	// active) that SyncModels loads over the shipped ones.
+	ModelSource ModelSource
+	// Training, when set, exports training files (ExportTraining).
+	Training     TrainingSource
 	DefaultModel string
 	Policy       Policy
 	Metrics      Metrics          // optional
@@ -86,8 +92,8 @@ func New(d Deps) (*Service, error) {
 	if p.MaxBackdate <= 0 {
 		p.MaxBackdate = def.MaxBackdate
 	}
-	return &Service{store: d.Store, audit: d.Audit, catalog: d.Catalog, models: d.Models, defaultModel: d.DefaultModel,
-		policy: p, metrics: d.Metrics, now: d.Now}, nil
+	return &Service{store: d.Store, audit: d.Audit, catalog: d.Catalog, registry: NewRegistry(d.Models, d.ModelSource),
+		training: d.Training, defaultModel: d.DefaultModel, policy: p, metrics: d.Metrics, now: d.Now}, nil
 }
 
 // Policy returns the rules in force.
@@ -96,8 +102,10 @@ func (s *Service) Policy() Policy { return s.policy }
 // Catalog returns the instruments.
 func (s *Service) Catalog() *instrument.Catalog { return s.catalog }
 
-// Models returns the loaded models by name, and the default's name.
-func (s *Service) Models() (map[string]*riskmodel.Model, string) { return s.models, s.defaultModel }
+// Models returns the active models by name, and the default's name.
+func (s *Service) Models() (map[string]*riskmodel.Model, string) {
+	return s.registry.Active(), s.defaultModel
+}
 
 // Call is who asks, in which request, and (for creating use cases) under
 // which Idempotency-Key.

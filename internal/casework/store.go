@@ -97,6 +97,8 @@ type Reply struct {
 // which transitions are allowed, which flags a result raises, what changes
 // a person's level) are the use cases', not the store's.
 type Tx interface {
+	ModelTx // model versions, promotions and shadow scores (models_versions.go)
+
 	// Resource records which resource the unit of work touched, for its
 	// audit event; Detail records codes (never free text) with it.
 	Resource(typ, id, subject string)

@@ -79,11 +79,7 @@ func (s *Service) putSubject(ctx context.Context, tx Tx, id string, in SubjectIn
 // an unknown field or a value no model can encode is named.
 func (s *Service) checkProfile(profile map[string]any) []problem.FieldError {
 	var errs []problem.FieldError
-	names := make([]string, 0, len(s.models))
-	for n := range s.models {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	all := s.registry.snapshot().all
 	keys := make([]string, 0, len(profile))
 	for k := range profile {
 		keys = append(keys, k)
@@ -91,8 +87,8 @@ func (s *Service) checkProfile(profile map[string]any) []problem.FieldError {
 	sort.Strings(keys)
 	for _, k := range keys {
 		known := false
-		for _, name := range names {
-			for _, f := range s.models[name].InputFields() {
+		for _, m := range all {
+			for _, f := range m.InputFields() {
 				if f.Name != k {
 					continue
 				}

@@ -122,7 +122,7 @@ func newEnvWith(t *testing.T, db *postgres.DB, mod func(*Config), checks ...Chec
 	pol.ReliableChange = map[string]int{"phq9": 5}
 	pol.CrisisProtocol = map[string]string{"zh-CN": "危机处置：确保安全", "en": "Crisis protocol: ensure safety"}
 	e.svc, err = casework.New(casework.Deps{Store: e.cases, Audit: e.audit, Catalog: testfix.Catalog(t), Models: testfix.Models(t),
-		DefaultModel: "nij-review", Policy: pol, Metrics: caseprom.New(reg, rm), Now: e.clock.Now})
+		ModelSource: e.cases, Training: e.cases, DefaultModel: "nij-review", Policy: pol, Metrics: caseprom.New(reg, rm), Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

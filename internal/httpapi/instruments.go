@@ -143,7 +143,7 @@ func (s *Server) model(name string) (*riskmodel.Model, error) {
 	if name == "" {
 		name = s.deps.DefaultModel
 	}
-	m, ok := s.deps.Models[name]
+	m, ok := s.activeModels()[name]
 	if !ok {
 		return nil, fieldError("model", "unknown model; GET /v1/models lists them")
 	}
@@ -190,8 +190,9 @@ type modelList struct {
 
 func (s *Server) listModels(c *gin.Context) {
 	out := modelList{Models: []modelInfo{}}
-	for _, name := range sortedKeys(s.deps.Models) {
-		m := s.deps.Models[name]
+	models := s.activeModels()
+	for _, name := range sortedKeys(models) {
+		m := models[name]
 		ref := m.Ref()
 		out.Models = append(out.Models, modelInfo{Name: name, Version: ref.Version, SHA256: ref.SHA256, Default: name == s.deps.DefaultModel,
 			InputFields: m.InputFields(), MinKnownInputs: s.deps.Casework.MinKnownInputs(m)})

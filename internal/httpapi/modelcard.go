@@ -39,7 +39,7 @@ type modelPath struct {
 }
 
 func (s *Server) getModel(c *gin.Context) {
-	m, ok := s.deps.Models[c.Param("name")]
+	m, ok := s.activeModels()[c.Param("name")]
 	if !ok {
 		s.fail(c, fmt.Errorf("model: %w", errNotFound))
 		return

@@ -38,6 +38,7 @@ func OpenAPIPath(p string) string {
 const (
 	mediaFHIR = "application/fhir+json"
 	mediaJSON = "application/json"
+	mediaCSV  = "text/csv"
 )
 
 // tags describes every tag of the route table, in the document's order.
@@ -611,6 +612,10 @@ func (s *Server) complete(doc map[string]any) {
 		if rt.FHIROnly {
 			resps[st] = map[string]any{"description": http.StatusText(rt.status()),
 				"content": map[string]any{mediaFHIR: map[string]any{"schema": ref("schemas", "FHIR"+rt.FHIROut)}}}
+		}
+		if rt.CSV {
+			resps[st] = map[string]any{"description": http.StatusText(rt.status()),
+				"content": map[string]any{mediaCSV: map[string]any{"schema": map[string]any{"type": "string"}}}}
 		}
 		ok, _ := resps[st].(map[string]any)
 		if ok != nil {

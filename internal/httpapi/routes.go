@@ -35,6 +35,8 @@ type route struct {
 	// application/fhir+json; FHIROnly when it is the only media type.
 	FHIRIn, FHIROut string
 	FHIROnly        bool
+	// CSV routes answer text/csv only.
+	CSV bool
 	// Extra are error statuses beyond those problems() derives.
 	Extra []int
 	// ETag routes answer the record's ETag; a PUT among them honours
@@ -62,6 +64,13 @@ func (s *Server) table() []route {
 
 		{Method: http.MethodGet, Path: "/v1/models", Tag: "risk", Summary: "The risk models and the profile fields each reads", Handler: s.listModels, Response: modelList{}},
 		{Method: http.MethodGet, Path: "/v1/models/:name", Tag: "risk", Summary: "A model's card as data: intended use, limitations, cross-validated metrics with 95% intervals, calibration table, tier policy and populations, error rates by group (texts in zh-CN or en)", Handler: s.getModel, Request: modelPath{}, Response: modelCard{}},
+		{Method: http.MethodGet, Path: "/v1/models/:name/versions", Tag: "risk", Summary: "A model's versions (shipped, shadow, active, retired) and the promotions and rollbacks asked and decided (admins, supervisors)", Handler: s.listModelVersions, Request: modelPath{}, Response: casework.ModelVersions{}},
+		{Method: http.MethodPost, Path: "/v1/models/:name/versions", Tag: "risk", Summary: "Upload a new version of a model, in shadow: the model directory's files, base64, each checked against the manifest's sha256 (admins); loaded by every replica without a restart", Handler: s.uploadModelVersion, Request: modelUploadRequest{}, Response: casework.ModelVersion{}, Status: http.StatusCreated, Idempotent: true},
+		{Method: http.MethodGet, Path: "/v1/models/:name/comparison", Tag: "risk", Summary: "Each shadow version against the active one: tier agreement, mean probabilities and, on outcomes as they arrive, AUC with a DeLong interval, Brier score, calibration and error rates at the strict threshold by group", Handler: s.modelComparison, Request: comparisonQuery{}, Response: casework.Comparison{}},
+		{Method: http.MethodPost, Path: "/v1/models/:name/changes", Tag: "risk", Summary: "Ask to promote a shadow version to active, or to roll back to the version active before, with a reason (an admin, a person); another admin decides", Handler: s.requestModelChange, Request: modelChangeRequest{}, Response: casework.ModelChange{}, Status: http.StatusCreated, Idempotent: true},
+		{Method: http.MethodPost, Path: "/v1/model-changes/:id/approve", Tag: "risk", Summary: "Approve a promotion or rollback: the version becomes active at once (an admin, a person, not the one who asked)", Handler: s.decideModelChange(true), Request: decisionRequest{}, Response: casework.ModelChange{}},
+		{Method: http.MethodPost, Path: "/v1/model-changes/:id/reject", Tag: "risk", Summary: "Reject a promotion or rollback (an admin, a person, not the one who asked)", Handler: s.decideModelChange(false), Request: decisionRequest{}, Response: casework.ModelChange{}},
+		{Method: http.MethodGet, Path: "/v1/training-export", Tag: "outcomes", Summary: "A labelled training file (CSV) of a model's recommendations: the first per person, with the inputs as they were then and whether an outcome of the given kinds followed within the window (admins; as sunpath model export-training)", Handler: s.trainingExport, Request: trainingExportQuery{}, CSV: true},
 		{Method: http.MethodPost, Path: "/v1/risk/score", Tag: "risk", Summary: "Score features with a risk model without storing anything", Handler: s.riskScore, Request: riskRequest{}, Response: riskmodel.Prediction{}, Stateless: true},
 
 		{Method: http.MethodGet, Path: "/v1/subjects", Tag: "subjects", Summary: "List the people the caller may see", Handler: s.listSubjects, Request: subjectQuery{}, Response: subjectList{}},

@@ -175,8 +175,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func asInvalid(err error, inv **problem.Invalid) bool { return errors.As(err, inv) }
-
 // rawJSON embeds stored JSON text as is.
 type rawJSON string
 

@@ -56,27 +56,12 @@ func (t *Tx) SupervisionOutcomes(ctx context.Context, subj casework.Subject) ([]
 	return out, rows.Err()
 }
 
-// TrainingOptions select a training file: the recommendations of Model
-// (the first per person, so that no one appears twice), each labelled by
-// whether an outcome of Kinds happened within Window after it. Only
-// recommendations whose window has passed by Now are exported: the others'
-// outcome is not known yet.
-type TrainingOptions struct {
-	Model  string
-	Kinds  []string
-	Window time.Duration
-	Now    time.Time
-}
-
-// TrainingRow is one person's row: the model inputs as they were when the
-// recommendation was made, the label, and the recorded sex for the error
-// rates by group (never an input).
-type TrainingRow struct {
-	ID       string // the recommendation's id, not the person's
-	Positive bool
-	Sex      string
-	Inputs   map[string]any
-}
+// TrainingOptions and TrainingRow are casework's: the API exports through
+// casework.Service.ExportTraining, the CLI directly.
+type (
+	TrainingOptions = casework.TrainingOptions
+	TrainingRow     = casework.TrainingRow
+)
 
 // ExportTraining calls fn with every row TrainingOptions selects, oldest
 // first, and returns how many recommendations were left out because their

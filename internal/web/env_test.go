@@ -109,7 +109,7 @@ func newEnvWith(t *testing.T, cfg httpapi.Config, sessions auth.SessionPolicy) *
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	e.svc, err = casework.New(casework.Deps{Store: e.cases, Audit: e.audit, Catalog: testfix.Catalog(t), Models: testfix.Models(t),
-		DefaultModel: "nij-review", Policy: testPolicy(), Metrics: caseprom.New(reg, nil)})
+		ModelSource: e.cases, DefaultModel: "nij-review", Policy: testPolicy(), Metrics: caseprom.New(reg, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

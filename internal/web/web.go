@@ -154,6 +154,8 @@ func (s *server) routes() {
 	m.Handle("POST /recommendations/{id}/overrides", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.requestOverride))
 	m.Handle("POST /recommendations/{id}/accept", s.page([]auth.Role{auth.RoleCounselor, auth.RoleSupervisor}, s.acceptRecommendation))
 	m.Handle("POST /subjects/{id}/recommendations", s.page(staff, s.requestRecommendation))
+	m.Handle("GET /subjects/{id}/outcomes", s.page(staff, s.outcomesPage))
+	m.Handle("POST /subjects/{id}/outcomes", s.page(staff, s.recordOutcome))
 
 	m.Handle("GET /sessions/{id}", s.page(staff, s.staffFlow(s.sessionStart)))
 	m.Handle("GET /sessions/{id}/q", s.page(staff, s.staffFlow(s.questionPage)))
@@ -187,6 +189,7 @@ func (s *server) routes() {
 	m.Handle("GET /models", s.page(staff, s.modelsPage))
 	m.Handle("GET /models/{name}/{$}", s.page(staff, s.modelPage))
 	m.Handle("GET /models/{name}/calibration.svg", s.page(staff, s.calibrationSVG))
+	m.Handle("GET /models/{name}/comparison", s.page([]auth.Role{auth.RoleAdmin, auth.RoleSupervisor}, s.comparisonPage))
 
 	m.Handle("GET /admin/users", s.page(admins, s.usersPage))
 	m.Handle("POST /admin/users", s.page(admins, s.createUser))
