@@ -1,5 +1,4 @@
--- Model versions as data (issue 19). The lead renumbers this file to 0012 at
--- merge: tern refuses a gap, and 0011 is taken on main in parallel.
+-- Model versions as data (issue 19).
 --
 -- An admin uploads a model directory's artifacts; every replica loads the
 -- versions from here (at start and whenever model_registry.generation
