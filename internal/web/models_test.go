@@ -84,3 +84,23 @@ func TestComparisonPage(t *testing.T) {
 		t.Errorf("comparison for a counselor = %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestModelCardInChinese: a model's page in zh-CN opens with the working
+// Chinese translation of its description, intended use and limitations
+// above the authoritative English card; in en it does not.
+func TestModelCardInChinese(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	e.signin(c, "carol")
+	_, body := e.get(c, "/models/nij-review/")
+	for _, want := range []string{"模型说明（工作译文）", "对已在社区监管中的人员进行监管等级复核", "训练数据中女性较少", "以原文为准", `lang="en"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("model page (zh-CN) lacks %q", want)
+		}
+	}
+	_, body = e.get(c, "/models/nij-review/", "Cookie", langCookie+"=en")
+	if strings.Contains(body, "模型说明") || !strings.Contains(body, "Supervision-level review") {
+		t.Error("model page (en) shows the Chinese translation or lacks the English card")
+	}
+}

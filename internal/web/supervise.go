@@ -11,6 +11,7 @@ import (
 	"github.com/sunpath/sunpath/internal/auth"
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/problem"
+	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/screening"
 )
 
@@ -276,7 +277,11 @@ func (s *server) modelPage(rq *request) {
 		return
 	}
 	m := s.d.Models[name]
-	rq.render(http.StatusOK, "model", map[string]any{"Name": name, "Version": m.Ref().Version, "SHA256": m.Ref().SHA256, "Card": card, "Default": name == s.cfg.DefaultModel})
+	data := map[string]any{"Name": name, "Version": m.Ref().Version, "SHA256": m.Ref().SHA256, "Card": card, "Default": name == s.cfg.DefaultModel}
+	if zh, ok := riskmodel.CardTextZH(name); ok && rq.lang == "zh-CN" {
+		data["ZH"] = zh // a working translation above the authoritative English card
+	}
+	rq.render(http.StatusOK, "model", data)
 }
 
 func (s *server) calibrationSVG(rq *request) {
