@@ -2,10 +2,12 @@ package web
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sunpath/sunpath/internal/auth"
@@ -277,9 +279,15 @@ func (s *server) modelPage(rq *request) {
 		return
 	}
 	m := s.d.Models[name]
-	data := map[string]any{"Name": name, "Version": m.Ref().Version, "SHA256": m.Ref().SHA256, "Card": card, "Default": name == s.cfg.DefaultModel}
+	data := map[string]any{"Name": name, "Version": m.Ref().Version, "SHA256": m.Ref().SHA256, "Card": card, "Rest": template.HTML(""), "Default": name == s.cfg.DefaultModel}
 	if zh, ok := riskmodel.CardTextZH(name); ok && rq.lang == "zh-CN" {
-		data["ZH"] = zh // a working translation above the authoritative English card
+		// A working translation under the card's title, above the
+		// authoritative English text.
+		head, rest := string(card), ""
+		if i := strings.Index(head, "</h1>"); i >= 0 {
+			head, rest = head[:i+len("</h1>")], head[i+len("</h1>"):]
+		}
+		data["ZH"], data["Card"], data["Rest"] = zh, template.HTML(head), template.HTML(rest)
 	}
 	rq.render(http.StatusOK, "model", data)
 }
