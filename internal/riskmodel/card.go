@@ -53,18 +53,36 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 	for _, it := range f.Encoder.Interactions {
 		p("| %s | | interaction | %d cells + other combinations | |\n", code(it.Name), len(it.Cells))
 	}
-	p("\n%d model columns. Explanations are exact: each feature's contribution is Σ w·(x − training mean) over its columns, "+
-		"in log-odds of the uncalibrated score; they add up to the score minus the baseline (%.3f).\n\n", f.Encoder.Width(), baselineOf(f))
+	if len(f.Trees) == 0 {
+		p("\n%d model columns. Explanations are exact: each feature's contribution is Σ w·(x − training mean) over its columns, "+
+			"in log-odds of the uncalibrated score; they add up to the score minus the baseline (%.3f).\n\n", f.Encoder.Width(), baselineOf(f))
+	} else {
+		p("\n%d model columns and %d boosted regression trees (%d nodes) over the features' buckets. Explanations are exact: "+
+			"each feature's contribution is Σ w·(x − training mean) over its columns plus, in every tree, the change of the "+
+			"tree's training-mean output at each split on that feature along the path the person takes (the leaf's value minus "+
+			"the root's, split among the features the path reads); in log-odds of the uncalibrated score, they add up to the "+
+			"score minus the baseline (%.3f: the linear part at the training means plus each tree's training-mean output).\n\n",
+			f.Encoder.Width(), len(f.Trees), treeNodes(f.Trees), baselineOf(f))
+	}
 
 	p("## Training\n\n")
 	p("- Trainer: %s; golearn %s; %s\n", man.Trainer.Program, code(man.Trainer.Golearn), man.Trainer.Solver)
-	p("- Hyper-parameter chosen by cross-validated %s:\n\n| C | CV AUC | CV log-loss | |\n|---|---|---|---|\n", s.Training.SelectBy)
+	if s.Training.Boost == nil {
+		p("- Hyper-parameter chosen by cross-validated %s:\n\n| C | CV AUC | CV log-loss | |\n|---|---|---|---|\n", s.Training.SelectBy)
+	} else {
+		p("- Hyper-parameters chosen by cross-validated %s (C first, then the number of trees boosted on that logistic regression):"+
+			"\n\n| C | trees | CV AUC | CV log-loss | |\n|---|---|---|---|---|\n", s.Training.SelectBy)
+	}
 	for _, g := range man.CrossValidation {
 		mark := ""
 		if g.Chosen {
 			mark = "chosen"
 		}
-		p("| %g | %.4f | %.4f | %s |\n", g.C, g.AUC, g.LogLoss, mark)
+		if s.Training.Boost == nil {
+			p("| %g | %.4f | %.4f | %s |\n", g.C, g.AUC, g.LogLoss, mark)
+		} else {
+			p("| %g | %d | %.4f | %.4f | %s |\n", g.C, g.Trees, g.AUC, g.LogLoss, mark)
+		}
 	}
 	p("\n- Calibration: %s\n\n", calText(f.Calibration))
 
@@ -173,7 +191,18 @@ func baselineOf(f *File) float64 {
 	for j, w := range f.Weights {
 		s += w * f.Means[j]
 	}
+	for _, t := range f.Trees {
+		s += t.Nodes[0].Value
+	}
 	return s
+}
+
+func treeNodes(ts []Tree) int {
+	n := 0
+	for _, t := range ts {
+		n += len(t.Nodes)
+	}
+	return n
 }
 
 func encodingText(fs FeatureSpec, fe FeatureEncoding) string {
