@@ -124,6 +124,13 @@ func TestBoostedTraining(t *testing.T) {
 			t.Errorf("%s differs between two trainings", name)
 		}
 	}
+	card, _ := os.ReadFile(filepath.Join(dirs[0], riskmodel.CardFileName))
+	for _, want := range []string{"| 0.0.0 | logistic regression | 0.6100 (0.5500 – 0.6700) | 0.2400 (0.2200 – 0.2600) | 20.0% | 10.0% | 2.00 |",
+		"| 0.0.1 (this) | logistic regression, ", "boosted regression trees"} {
+		if !bytes.Contains(card, []byte(want)) {
+			t.Errorf("model card lacks %q", want)
+		}
+	}
 	trees := 0
 	for _, g := range man.CrossValidation {
 		trees = max(trees, g.Trees)

@@ -103,6 +103,10 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 		p("\n")
 	}
 
+	if len(s.Previous) > 0 {
+		previousTable(p, s, r)
+	}
+
 	p("## Calibration\n\n![calibration plot](%s)\n\n", CalibrationSVGName)
 	p("| predicted | n | mean predicted | observed |\n|---|---|---|---|\n")
 	for _, c := range r.Calibration {
@@ -406,4 +410,73 @@ func CalibrationSVG(bins []CalibrationBin, title string) []byte {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// previousTable compares this version's cross-validated figures with the
+// earlier versions' (same training file, folds and seed unless noted).
+func previousTable(p func(string, ...any), s *Spec, r *Report) {
+	var col *GroupReport
+	for i := range r.Groups {
+		if len(s.Groups) > 0 && r.Groups[i].Column == s.Groups[0] {
+			col = &r.Groups[i]
+		}
+	}
+	p("Before and after (cross-validated on the same file):\n\n| version | model | CV AUC (95%%) | CV Brier (95%%) |")
+	if col != nil {
+		for _, v := range col.Values {
+			p(" FPR strict+ %s |", v.Value)
+		}
+		if len(col.Values) == 2 {
+			p(" FPR ratio |")
+		}
+	}
+	p("\n|---|---|---|---|%s\n", strings.Repeat("---|", groupCols(col)))
+	row := func(version, model string, auc, brier [3]float64, fpr []float64) {
+		p("| %s | %s | %.4f (%.4f – %.4f) | %.4f (%.4f – %.4f) |", version, model, auc[0], auc[1], auc[2], brier[0], brier[1], brier[2])
+		for _, f := range fpr {
+			p(" %s |", pct(Metric(f)))
+		}
+		if len(fpr) == 2 && fpr[1] > 0 {
+			p(" %.2f |", fpr[0]/fpr[1])
+		}
+		p("\n")
+	}
+	for _, pv := range s.Previous {
+		var fpr []float64
+		if col != nil {
+			for _, v := range col.Values {
+				fpr = append(fpr, pv.StrictFPR[v.Value])
+			}
+		}
+		row(pv.Version, pv.Model, [3]float64(pv.AUC), [3]float64(pv.Brier), fpr)
+	}
+	var fpr []float64
+	if col != nil {
+		for _, v := range col.Values {
+			fpr = append(fpr, float64(v.Boundaries[len(v.Boundaries)-1].FPR))
+		}
+	}
+	iv := r.Intervals
+	row(s.Version+" (this)", modelKind(s),
+		[3]float64{float64(iv.AUC.Value), float64(iv.AUC.Lo), float64(iv.AUC.Hi)},
+		[3]float64{float64(iv.Brier.Value), float64(iv.Brier.Lo), float64(iv.Brier.Hi)}, fpr)
+	p("\n")
+}
+
+func groupCols(col *GroupReport) int {
+	if col == nil {
+		return 0
+	}
+	if len(col.Values) == 2 {
+		return 3
+	}
+	return len(col.Values)
+}
+
+func modelKind(s *Spec) string {
+	k := fmt.Sprintf("logistic regression, %d features, %d interactions", len(s.Features), len(s.Interactions))
+	if b := s.Training.Boost; b != nil {
+		k += fmt.Sprintf(", boosted trees (depth %d, rate %g)", b.Depth, b.Rate)
+	}
+	return k
 }

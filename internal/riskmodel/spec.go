@@ -72,6 +72,10 @@ type Spec struct {
 	// score); an outcome-era score (COMPAS deciles) must not be.
 	References []ReferenceSpec `json:"references,omitempty"`
 
+	// Previous records the cross-validated figures of earlier versions, as
+	// their manifests stated them, for the model card's before/after table.
+	Previous []PreviousVersion `json:"previous,omitempty"`
+
 	Features     []FeatureSpec     `json:"features"`
 	Interactions []InteractionSpec `json:"interactions,omitempty"`
 	Training     TrainingSpec      `json:"training"`
@@ -108,6 +112,17 @@ type PublishedRate struct {
 	FPR    float64 `json:"fpr"`
 	FNR    float64 `json:"fnr"`
 	Source string  `json:"source"`
+}
+
+// PreviousVersion is an earlier version's cross-validated result: AUC and
+// Brier score as [value, lo, hi] of their 95% intervals, and the FPR at the
+// highest tier boundary by value of the first group column.
+type PreviousVersion struct {
+	Version   string             `json:"version"`
+	Model     string             `json:"model"`
+	AUC       []float64          `json:"auc"`
+	Brier     []float64          `json:"brier"`
+	StrictFPR map[string]float64 `json:"strict_fpr,omitempty"`
 }
 
 // FeatureSpec declares one input column and its encoding.
@@ -351,6 +366,11 @@ func (s *Spec) Validate() error {
 	}
 	if len(s.Groups) == 0 {
 		bad("groups: at least one group column is required for error-rate reports")
+	}
+	for _, pv := range s.Previous {
+		if pv.Version == "" || len(pv.AUC) != 3 || len(pv.Brier) != 3 {
+			bad("previous: each entry needs version, auc and brier as [value, lo, hi]")
+		}
 	}
 	t := s.Training
 	if t.Folds < 2 {
