@@ -1,8 +1,10 @@
 // Package risk is Sunpath's golearn adapter and the only package that
 // imports golearn. It trains risk models offline for `sunpath model train`:
 // logistic regression through golearn's vendored liblinear (low-level API),
-// chosen by cross-validation and calibrated on out-of-fold scores, written
-// as riskmodel files. Nothing here runs on the request path.
+// optionally with gradient-boosted trees whose splits golearn's CART
+// regressor chooses (boost.go), chosen by cross-validation and calibrated on
+// out-of-fold scores, written as riskmodel files. Nothing here runs on the
+// request path.
 //
 // liblinear's cgo calls pass Go pointers that Go 1.26's cgocheck rejects, so
 // the training process must run with GODEBUG=cgocheck=0 in its environment

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,7 +81,7 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opt.DataPath, err)
 	}
-	x, err := design(enc, tab)
+	x, buckets, err := design(enc, tab)
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +90,11 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 
 	folds := stratifiedFolds(y, spec.Training.Folds, spec.Training.Seed)
 	grid := spec.Training.C
-	oof := make([][]float64, len(grid)) // oof[c][row]: out-of-fold log-odds
+	oof := make([][]float64, len(grid))  // oof[c][row]: out-of-fold log-odds
+	fw := make([][][]float64, len(grid)) // fw[c][k]: weights fitted without fold k
 	for i := range oof {
 		oof[i] = make([]float64, n)
+		fw[i] = make([][]float64, spec.Training.Folds)
 	}
 	type job struct{ c, k int }
 	jobs := make([]job, 0, len(grid)*spec.Training.Folds)
@@ -114,6 +117,7 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 		if err != nil {
 			return err
 		}
+		fw[jb.c][jb.k] = w
 		for r := range n {
 			if folds[r] == jb.k {
 				oof[jb.c][r] = dot(w, x[r])
@@ -139,6 +143,23 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 	}
 	points[best].Chosen = true
 	s := oof[best]
+	bs := spec.Training.Boost
+	nTrees := 0
+	if bs != nil {
+		var bp []riskmodel.GridPoint
+		s, nTrees, bp, err = crossValidateBoost(ctx, workers, bs, spec.Training, buckets, x, y, folds, fw[best], s)
+		if err != nil {
+			return nil, err
+		}
+		for i := range bp {
+			bp[i].C = grid[best]
+			logf("  C=%g + %d trees: cv auc %.4f, log-loss %.4f", grid[best], bp[i].Trees, bp[i].AUC, bp[i].LogLoss)
+		}
+		if nTrees > 0 {
+			points[best].Chosen = false
+		}
+		points = append(points, bp...)
+	}
 
 	// Calibration for the shipped model: fitted on all out-of-fold scores.
 	cal := fitCalibration(spec.Training.Calibration, s, y)
@@ -165,6 +186,17 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	var forest []riskmodel.Tree
+	if nTrees > 0 {
+		init := make([]float64, n)
+		for r := range n {
+			init[r] = dot(wAll, x[r])
+		}
+		forest, err = fitBoost(buckets, y, init, boostParamsOf(bs, nTrees, spec.Training.Seed), nil)
+		if err != nil {
+			return nil, err
+		}
+	}
 	means := make([]float64, width)
 	for _, row := range x {
 		for j := range width {
@@ -184,12 +216,16 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 	}
 	trainP := make([]float64, n)
 	for r := range n {
-		trainP[r] = cal.Apply(dot(wAll, x[r]))
+		sc := dot(wAll, x[r])
+		for i := range forest {
+			sc += forest[i].Nodes[forest[i].Leaf(buckets[r])].Value
+		}
+		trainP[r] = cal.Apply(sc)
 	}
 	file := &riskmodel.File{
 		Format: riskmodel.FileFormat, Name: spec.Name, Version: spec.Version,
 		Label: spec.Data.Label, Positive: spec.Data.Positive,
-		Encoder: enc, Weights: wAll[:width], Intercept: wAll[width], Means: means,
+		Encoder: enc, Weights: wAll[:width], Intercept: wAll[width], Means: means, Trees: forest,
 		Calibration: cal, Tiers: spec.Tiers, Baseline: riskmodel.NewScoreBins(trainP, 10),
 	}
 	report := riskmodel.NewReport(reportInput(spec, tab, y, pOOF))
@@ -203,10 +239,10 @@ func Train(ctx context.Context, opt Options) (*riskmodel.Manifest, error) {
 		TrainingData: riskmodel.DataRef{Path: filepath.ToSlash(opt.DataPath), SHA256: tab.SHA256, Rows: n},
 		Trainer: riskmodel.Trainer{
 			Program: "sunpath model train", Golearn: GolearnVersion(),
-			Solver: fmt.Sprintf("liblinear L2R_LR (eps %g) with a constant column, %d-fold CV, %s calibration", liblinearEps, spec.Training.Folds, spec.Training.Calibration),
+			Solver: solverText(spec.Training, nTrees),
 		},
 		Spec: spec, Thresholds: spec.Tiers.Boundaries(), Tiers: spec.Tiers,
-		Hyperparameters: map[string]float64{"C": grid[best]},
+		Hyperparameters: hyper(grid[best], nTrees),
 		CrossValidation: points, Metrics: report,
 	}
 	if err := riskmodel.WriteDir(opt.OutDir, opt.SpecPath, specBytes, file, man); err != nil {
@@ -229,11 +265,31 @@ func fitCalibration(method string, s, y []float64) riskmodel.Calibration {
 	return riskmodel.FitPlatt(s, y)
 }
 
+func solverText(t riskmodel.TrainingSpec, trees int) string {
+	s := fmt.Sprintf("liblinear L2R_LR (eps %g) with a constant column, %d-fold CV, %s calibration", liblinearEps, t.Folds, t.Calibration)
+	if trees > 0 {
+		b := t.Boost
+		s += fmt.Sprintf("; plus %d gradient-boosted regression trees on its log-odds (golearn CART regressor, MSE splits, depth %d, "+
+			"Newton leaf values with λ %g, learning rate %g, row subsample %g), the number of trees chosen by CV", trees, b.Depth, b.Lambda, b.Rate, b.Subsample)
+	}
+	return s
+}
+
+func hyper(c float64, trees int) map[string]float64 {
+	h := map[string]float64{"C": c}
+	if trees > 0 {
+		h["trees"] = float64(trees)
+	}
+	return h
+}
+
 // design encodes every row densely, with a trailing constant column that
-// stands in for the intercept liblinear does not fit.
-func design(enc *riskmodel.Encoder, tab *riskmodel.Table) ([][]float64, error) {
+// stands in for the intercept liblinear does not fit, and returns each
+// row's feature buckets (the inputs of the trees).
+func design(enc *riskmodel.Encoder, tab *riskmodel.Table) ([][]float64, [][]int, error) {
 	width := enc.Width()
 	x := make([][]float64, len(tab.Rows))
+	buckets := make([][]int, len(tab.Rows))
 	var e riskmodel.Encoded
 	for r := range tab.Rows {
 		var errs []string
@@ -241,8 +297,9 @@ func design(enc *riskmodel.Encoder, tab *riskmodel.Table) ([][]float64, error) {
 			errs = append(errs, field+": "+detail)
 		})
 		if len(errs) > 0 {
-			return nil, fmt.Errorf("%s: row %d: %v: %w", tab.Path, r+1, errs, riskmodel.ErrInvalid)
+			return nil, nil, fmt.Errorf("%s: row %d: %v: %w", tab.Path, r+1, errs, riskmodel.ErrInvalid)
 		}
+		buckets[r] = slices.Clone(e.Buckets[:len(enc.Features)])
 		row := make([]float64, width+1)
 		for _, en := range e.Entries {
 			row[en.Col] = en.Val
@@ -250,7 +307,7 @@ func design(enc *riskmodel.Encoder, tab *riskmodel.Table) ([][]float64, error) {
 		row[width] = 1
 		x[r] = row
 	}
-	return x, nil
+	return x, buckets, nil
 }
 
 func reportInput(spec *riskmodel.Spec, tab *riskmodel.Table, y, p []float64) riskmodel.ReportInput {

@@ -53,18 +53,36 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 	for _, it := range f.Encoder.Interactions {
 		p("| %s | | interaction | %d cells + other combinations | |\n", code(it.Name), len(it.Cells))
 	}
-	p("\n%d model columns. Explanations are exact: each feature's contribution is Σ w·(x − training mean) over its columns, "+
-		"in log-odds of the uncalibrated score; they add up to the score minus the baseline (%.3f).\n\n", f.Encoder.Width(), baselineOf(f))
+	if len(f.Trees) == 0 {
+		p("\n%d model columns. Explanations are exact: each feature's contribution is Σ w·(x − training mean) over its columns, "+
+			"in log-odds of the uncalibrated score; they add up to the score minus the baseline (%.3f).\n\n", f.Encoder.Width(), baselineOf(f))
+	} else {
+		p("\n%d model columns and %d boosted regression trees (%d nodes) over the features' buckets. Explanations are exact: "+
+			"each feature's contribution is Σ w·(x − training mean) over its columns plus, in every tree, the change of the "+
+			"tree's training-mean output at each split on that feature along the path the person takes (the leaf's value minus "+
+			"the root's, split among the features the path reads); in log-odds of the uncalibrated score, they add up to the "+
+			"score minus the baseline (%.3f: the linear part at the training means plus each tree's training-mean output).\n\n",
+			f.Encoder.Width(), len(f.Trees), treeNodes(f.Trees), baselineOf(f))
+	}
 
 	p("## Training\n\n")
 	p("- Trainer: %s; golearn %s; %s\n", man.Trainer.Program, code(man.Trainer.Golearn), man.Trainer.Solver)
-	p("- Hyper-parameter chosen by cross-validated %s:\n\n| C | CV AUC | CV log-loss | |\n|---|---|---|---|\n", s.Training.SelectBy)
+	if s.Training.Boost == nil {
+		p("- Hyper-parameter chosen by cross-validated %s:\n\n| C | CV AUC | CV log-loss | |\n|---|---|---|---|\n", s.Training.SelectBy)
+	} else {
+		p("- Hyper-parameters chosen by cross-validated %s (C first, then the number of trees boosted on that logistic regression):"+
+			"\n\n| C | trees | CV AUC | CV log-loss | |\n|---|---|---|---|---|\n", s.Training.SelectBy)
+	}
 	for _, g := range man.CrossValidation {
 		mark := ""
 		if g.Chosen {
 			mark = "chosen"
 		}
-		p("| %g | %.4f | %.4f | %s |\n", g.C, g.AUC, g.LogLoss, mark)
+		if s.Training.Boost == nil {
+			p("| %g | %.4f | %.4f | %s |\n", g.C, g.AUC, g.LogLoss, mark)
+		} else {
+			p("| %g | %d | %.4f | %.4f | %s |\n", g.C, g.Trees, g.AUC, g.LogLoss, mark)
+		}
 	}
 	p("\n- Calibration: %s\n\n", calText(f.Calibration))
 
@@ -83,6 +101,10 @@ func ModelCard(man *Manifest, f *File) (card, svg []byte) {
 			p("| %s (%s) | %d | %s |\n", rr.Title, code(rr.Column), rr.N, num(rr.AUC))
 		}
 		p("\n")
+	}
+
+	if len(s.Previous) > 0 {
+		previousTable(p, s, r)
 	}
 
 	p("## Calibration\n\n![calibration plot](%s)\n\n", CalibrationSVGName)
@@ -173,7 +195,18 @@ func baselineOf(f *File) float64 {
 	for j, w := range f.Weights {
 		s += w * f.Means[j]
 	}
+	for _, t := range f.Trees {
+		s += t.Nodes[0].Value
+	}
 	return s
+}
+
+func treeNodes(ts []Tree) int {
+	n := 0
+	for _, t := range ts {
+		n += len(t.Nodes)
+	}
+	return n
 }
 
 func encodingText(fs FeatureSpec, fe FeatureEncoding) string {
@@ -377,4 +410,73 @@ func CalibrationSVG(bins []CalibrationBin, title string) []byte {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// previousTable compares this version's cross-validated figures with the
+// earlier versions' (same training file, folds and seed unless noted).
+func previousTable(p func(string, ...any), s *Spec, r *Report) {
+	var col *GroupReport
+	for i := range r.Groups {
+		if len(s.Groups) > 0 && r.Groups[i].Column == s.Groups[0] {
+			col = &r.Groups[i]
+		}
+	}
+	p("Before and after (cross-validated on the same file):\n\n| version | model | CV AUC (95%%) | CV Brier (95%%) |")
+	if col != nil {
+		for _, v := range col.Values {
+			p(" FPR strict+ %s |", v.Value)
+		}
+		if len(col.Values) == 2 {
+			p(" FPR ratio |")
+		}
+	}
+	p("\n|---|---|---|---|%s\n", strings.Repeat("---|", groupCols(col)))
+	row := func(version, model string, auc, brier [3]float64, fpr []float64) {
+		p("| %s | %s | %.4f (%.4f – %.4f) | %.4f (%.4f – %.4f) |", version, model, auc[0], auc[1], auc[2], brier[0], brier[1], brier[2])
+		for _, f := range fpr {
+			p(" %s |", pct(Metric(f)))
+		}
+		if len(fpr) == 2 && fpr[1] > 0 {
+			p(" %.2f |", fpr[0]/fpr[1])
+		}
+		p("\n")
+	}
+	for _, pv := range s.Previous {
+		var fpr []float64
+		if col != nil {
+			for _, v := range col.Values {
+				fpr = append(fpr, pv.StrictFPR[v.Value])
+			}
+		}
+		row(pv.Version, pv.Model, [3]float64(pv.AUC), [3]float64(pv.Brier), fpr)
+	}
+	var fpr []float64
+	if col != nil {
+		for _, v := range col.Values {
+			fpr = append(fpr, float64(v.Boundaries[len(v.Boundaries)-1].FPR))
+		}
+	}
+	iv := r.Intervals
+	row(s.Version+" (this)", modelKind(s),
+		[3]float64{float64(iv.AUC.Value), float64(iv.AUC.Lo), float64(iv.AUC.Hi)},
+		[3]float64{float64(iv.Brier.Value), float64(iv.Brier.Lo), float64(iv.Brier.Hi)}, fpr)
+	p("\n")
+}
+
+func groupCols(col *GroupReport) int {
+	if col == nil {
+		return 0
+	}
+	if len(col.Values) == 2 {
+		return 3
+	}
+	return len(col.Values)
+}
+
+func modelKind(s *Spec) string {
+	k := fmt.Sprintf("logistic regression, %d features, %d interactions", len(s.Features), len(s.Interactions))
+	if b := s.Training.Boost; b != nil {
+		k += fmt.Sprintf(", boosted trees (depth %d, rate %g)", b.Depth, b.Rate)
+	}
+	return k
 }

@@ -47,6 +47,10 @@ type File struct {
 	// the explanations.
 	Means []float64 `json:"means"`
 
+	// Trees are boosted regression trees over the feature buckets whose
+	// outputs add to the linear log-odds (none for a purely linear model).
+	Trees []Tree `json:"trees,omitempty"`
+
 	Calibration Calibration `json:"calibration"`
 	Tiers       TierPolicy  `json:"tiers"`
 	// Baseline is the training distribution of calibrated probabilities,
@@ -54,11 +58,16 @@ type File struct {
 	Baseline ScoreBins `json:"baseline"`
 }
 
-// LogOdds is the uncalibrated linear score of an encoded row.
+// LogOdds is the uncalibrated score of an encoded row: the linear part
+// plus the outputs of the boosted trees.
 func (f *File) LogOdds(enc *Encoded) float64 {
 	s := f.Intercept
 	for _, en := range enc.Entries {
 		s += f.Weights[en.Col] * en.Val
+	}
+	for i := range f.Trees {
+		t := &f.Trees[i]
+		s += t.Nodes[t.Leaf(enc.Buckets)].Value
 	}
 	return s
 }
@@ -108,7 +117,9 @@ type Trainer struct {
 
 // GridPoint is one cross-validated hyper-parameter setting.
 type GridPoint struct {
-	C       float64 `json:"c"`
+	C float64 `json:"c"`
+	// Trees is the number of boosted trees on top (0: the linear model).
+	Trees   int     `json:"trees,omitempty"`
 	AUC     float64 `json:"auc"`
 	LogLoss float64 `json:"log_loss"`
 	Chosen  bool    `json:"chosen,omitempty"`
@@ -141,7 +152,7 @@ type Prediction struct {
 	Probability float64 `json:"probability"`
 	Tier        string  `json:"tier"`
 	TierLabel   string  `json:"tier_label"`
-	// LogOdds is the uncalibrated linear score; it equals BaselineLogOdds
+	// LogOdds is the uncalibrated score; it equals BaselineLogOdds
 	// plus the sum of the contributions.
 	LogOdds         float64 `json:"log_odds"`
 	BaselineLogOdds float64 `json:"baseline_log_odds"`
@@ -189,6 +200,11 @@ func NewModel(f *File, s *Spec, sha string) (*Model, error) {
 		return nil, fmt.Errorf("model file: %d weights and %d means for %d columns: %w",
 			len(f.Weights), len(f.Means), w, ErrInvalid)
 	}
+	for i := range f.Trees {
+		if err := f.Trees[i].check(len(f.Encoder.Features)); err != nil {
+			return nil, fmt.Errorf("model file: trees[%d]: %w", i, err)
+		}
+	}
 	if err := f.Calibration.check(); err != nil {
 		return nil, err
 	}
@@ -203,6 +219,10 @@ func NewModel(f *File, s *Spec, sha string) (*Model, error) {
 		r := f.Weights[c] * f.Means[c]
 		m.groupRef[g] += r
 		m.baseline += r
+	}
+	// A tree's reference is its root value, the training mean of its output.
+	for _, t := range f.Trees {
+		m.baseline += t.Nodes[0].Value
 	}
 	m.pool.New = func() any { return &scratch{} }
 	return m, nil
@@ -315,6 +335,11 @@ func (m *Model) predict(enc *Encoded, explain bool) Prediction {
 		}
 		contrib = append(contrib, c-m.groupRef[g])
 		order = append(order, int32(g))
+	}
+	// Each tree's output minus its root value, split along the path among
+	// the features its splits read (features come first among the groups).
+	for i := range f.Trees {
+		f.Trees[i].attribute(enc.Buckets, contrib[:len(e.Features)])
 	}
 	// Sorting indices, not structs with strings, keeps this cheap.
 	slices.SortStableFunc(order, func(a, b int32) int {

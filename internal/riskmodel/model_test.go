@@ -325,6 +325,10 @@ func TestSpecValidation(t *testing.T) {
 		{"no rationale", "rationale: Test thresholds.", "rationale: \"\"", "rationale is required"},
 		{"unknown key", "  folds: 2", "  folds: 2\n  foldz: 3", "unknown field"},
 		{"interaction on unbinned numeric", "features: [age, pct]", "features: [age, days]", "needs bins"},
+		{"boost depth", "  folds: 2", "  folds: 2\n  boost: {trees: 20, depth: 12, rate: 0.1}", "boost.depth must be between 1 and 8"},
+		{"boost step beyond trees", "  folds: 2", "  folds: 2\n  boost: {trees: 5, depth: 2, rate: 0.1}", "at least training.boost.step"},
+		{"boost rate", "  folds: 2", "  folds: 2\n  boost: {trees: 20, depth: 2, rate: 1.5}", "rate in (0, 1]"},
+		{"previous without interval", "features:\n", "previous:\n- {version: 0.9, auc: [0.7], brier: [0.2, 0.19, 0.21]}\nfeatures:\n", "[value, lo, hi]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,6 +72,10 @@ type Spec struct {
 	// score); an outcome-era score (COMPAS deciles) must not be.
 	References []ReferenceSpec `json:"references,omitempty"`
 
+	// Previous records the cross-validated figures of earlier versions, as
+	// their manifests stated them, for the model card's before/after table.
+	Previous []PreviousVersion `json:"previous,omitempty"`
+
 	Features     []FeatureSpec     `json:"features"`
 	Interactions []InteractionSpec `json:"interactions,omitempty"`
 	Training     TrainingSpec      `json:"training"`
@@ -108,6 +112,17 @@ type PublishedRate struct {
 	FPR    float64 `json:"fpr"`
 	FNR    float64 `json:"fnr"`
 	Source string  `json:"source"`
+}
+
+// PreviousVersion is an earlier version's cross-validated result: AUC and
+// Brier score as [value, lo, hi] of their 95% intervals, and the FPR at the
+// highest tier boundary by value of the first group column.
+type PreviousVersion struct {
+	Version   string             `json:"version"`
+	Model     string             `json:"model"`
+	AUC       []float64          `json:"auc"`
+	Brier     []float64          `json:"brier"`
+	StrictFPR map[string]float64 `json:"strict_fpr,omitempty"`
 }
 
 // FeatureSpec declares one input column and its encoding.
@@ -197,6 +212,24 @@ type TrainingSpec struct {
 	Calibration string `json:"calibration"`
 	// Bootstrap is the number of bootstrap resamples for confidence intervals.
 	Bootstrap int `json:"bootstrap"`
+	// Boost adds gradient-boosted regression trees over the feature buckets
+	// on top of the logistic regression (nil: a linear model).
+	Boost *BoostSpec `json:"boost,omitempty"`
+}
+
+// BoostSpec configures gradient boosting on the logistic regression's
+// log-odds. The number of trees is chosen by cross-validation among
+// multiples of Step up to Trees, by the same metric as C.
+type BoostSpec struct {
+	Trees int `json:"trees"`
+	Step  int `json:"step,omitempty"`
+	// Depth bounds the number of splits on a path.
+	Depth int     `json:"depth"`
+	Rate  float64 `json:"rate"`
+	// Lambda is the L2 penalty of the leaf values (default 1).
+	Lambda float64 `json:"lambda,omitempty"`
+	// Subsample is the share of rows each tree is grown on (default 1).
+	Subsample float64 `json:"subsample,omitempty"`
 }
 
 // TierPolicy maps calibrated probability to a supervision tier.
@@ -266,6 +299,17 @@ func (s *Spec) defaults() {
 	if t.Bootstrap == 0 {
 		t.Bootstrap = 1000
 	}
+	if b := t.Boost; b != nil {
+		if b.Step == 0 {
+			b.Step = 10
+		}
+		if b.Lambda == 0 {
+			b.Lambda = 1
+		}
+		if b.Subsample == 0 {
+			b.Subsample = 1
+		}
+	}
 }
 
 // Validate checks the spec; every problem is listed in the error.
@@ -323,6 +367,11 @@ func (s *Spec) Validate() error {
 	if len(s.Groups) == 0 {
 		bad("groups: at least one group column is required for error-rate reports")
 	}
+	for _, pv := range s.Previous {
+		if pv.Version == "" || len(pv.AUC) != 3 || len(pv.Brier) != 3 {
+			bad("previous: each entry needs version, auc and brier as [value, lo, hi]")
+		}
+	}
 	t := s.Training
 	if t.Folds < 2 {
 		bad("training.folds must be at least 2")
@@ -336,6 +385,17 @@ func (s *Spec) Validate() error {
 	for _, c := range t.C {
 		if !(c > 0) {
 			bad("training.c values must be positive")
+		}
+	}
+	if b := t.Boost; b != nil {
+		if b.Trees < 1 || b.Step < 1 || b.Step > b.Trees {
+			bad("training.boost.trees must be positive and at least training.boost.step")
+		}
+		if b.Depth < 1 || b.Depth > 8 {
+			bad("training.boost.depth must be between 1 and 8")
+		}
+		if !(b.Rate > 0 && b.Rate <= 1) || !(b.Lambda > 0) || !(b.Subsample > 0 && b.Subsample <= 1) {
+			bad("training.boost needs rate in (0, 1], lambda > 0 and subsample in (0, 1]")
 		}
 	}
 	errs = append(errs, s.Tiers.validate()...)
