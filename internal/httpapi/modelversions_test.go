@@ -87,7 +87,7 @@ func TestModelVersions(t *testing.T) {
 	}
 	admin, ada, adminKey := e.login("admin"), e.login("ada"), e.keys[auth.RoleAdmin]
 	shipped := modelDirFiles(t, "../../models/nij-review")
-	next := relabel(t, shipped, "1.1.0")
+	next := relabel(t, shipped, "1.2.0")
 	upload := func(client *http.Client, key string, files map[string][]byte, out any) int {
 		return e.call(client, key, http.MethodPost, "/v1/models/nij-review/versions", map[string]any{"files": files}, out)
 	}
@@ -135,11 +135,11 @@ func TestModelVersions(t *testing.T) {
 	}
 
 	var v casework.ModelVersion
-	if code := upload(nil, adminKey, next, &v); code != http.StatusCreated || v.State != casework.ModelShadow || v.Version != "1.1.0" {
+	if code := upload(nil, adminKey, next, &v); code != http.StatusCreated || v.State != casework.ModelShadow || v.Version != "1.2.0" {
 		t.Fatalf("upload = %d %+v, want 201 in shadow", code, v)
 	}
 	if code := upload(nil, adminKey, next, nil); code != http.StatusConflict {
-		t.Errorf("second upload of 1.1.0 = %d, want 409", code)
+		t.Errorf("second upload of 1.2.0 = %d, want 409", code)
 	}
 	waitFor("the shadow version", func() bool { return len(other.Registry().Shadows("nij-review")) == 1 })
 
@@ -153,7 +153,7 @@ func TestModelVersions(t *testing.T) {
 		if code := e.call(carol, "", http.MethodPost, "/v1/subjects/MV-1/recommendations", map[string]string{}, &raw); code != http.StatusCreated {
 			t.Fatalf("recommend = %d %s", code, raw)
 		}
-		if strings.Contains(string(raw), "shadow") || strings.Contains(string(raw), `"1.1.0"`) && strings.Contains(string(raw), `"1.0.0"`) {
+		if strings.Contains(string(raw), "shadow") || strings.Contains(string(raw), `"1.2.0"`) && strings.Contains(string(raw), `"1.1.0"`) {
 			t.Errorf("a recommendation shows the shadow version: %s", raw)
 		}
 		var r casework.Recommendation
@@ -161,8 +161,8 @@ func TestModelVersions(t *testing.T) {
 		return r
 	}
 	r1 := recommend()
-	if r1.Model.Version != "1.0.0" {
-		t.Errorf("recommendation from %s, want the active 1.0.0", r1.Model.Version)
+	if r1.Model.Version != "1.1.0" {
+		t.Errorf("recommendation from %s, want the active 1.1.0", r1.Model.Version)
 	}
 	conn, err := pgx.Connect(ctx, e.dbURL)
 	if err != nil {
@@ -184,12 +184,12 @@ func TestModelVersions(t *testing.T) {
 	change := func(client *http.Client, key string, body map[string]string, out any) int {
 		return e.call(client, key, http.MethodPost, "/v1/models/nij-review/changes", body, out)
 	}
-	promote := map[string]string{"kind": "promote", "version": "1.1.0", "reason": "validated on our own people"}
+	promote := map[string]string{"kind": "promote", "version": "1.2.0", "reason": "validated on our own people"}
 	if code := change(nil, adminKey, promote, nil); code != http.StatusForbidden {
 		t.Errorf("promotion asked with an API key = %d, want 403", code)
 	}
 	var ch casework.ModelChange
-	if code := change(admin, "", promote, &ch); code != http.StatusCreated || ch.Status != "pending" || ch.FromVersion != "1.0.0" {
+	if code := change(admin, "", promote, &ch); code != http.StatusCreated || ch.Status != "pending" || ch.FromVersion != "1.1.0" {
 		t.Fatalf("promotion request = %d %+v", code, ch)
 	}
 	if code := change(ada, "", promote, nil); code != http.StatusConflict {
@@ -201,22 +201,22 @@ func TestModelVersions(t *testing.T) {
 	if code := e.call(nil, adminKey, http.MethodPost, "/v1/model-changes/"+ch.ID+"/approve", map[string]string{}, nil); code != http.StatusForbidden {
 		t.Errorf("approval with an API key = %d, want 403", code)
 	}
-	if r := recommend(); r.Model.Version != "1.0.0" {
+	if r := recommend(); r.Model.Version != "1.1.0" {
 		t.Errorf("before approval a recommendation came from %s", r.Model.Version)
 	}
 	if code := e.call(ada, "", http.MethodPost, "/v1/model-changes/"+ch.ID+"/approve", map[string]string{"note": "checked"}, &ch); code != http.StatusOK || ch.Status != "approved" {
 		t.Fatalf("approval by another admin = %d %+v", code, ch)
 	}
 	r2 := recommend()
-	if r2.Model.Version != "1.1.0" || r2.Model.SHA256 != riskmodel.SHA256(next[riskmodel.ModelFileName]) {
-		t.Errorf("after promotion a recommendation came from %+v, want 1.1.0", r2.Model)
+	if r2.Model.Version != "1.2.0" || r2.Model.SHA256 != riskmodel.SHA256(next[riskmodel.ModelFileName]) {
+		t.Errorf("after promotion a recommendation came from %+v, want 1.2.0", r2.Model)
 	}
-	waitFor("the promotion", func() bool { m, _ := other.Models(); return m["nij-review"].Ref().Version == "1.1.0" })
+	waitFor("the promotion", func() bool { m, _ := other.Models(); return m["nij-review"].Ref().Version == "1.2.0" })
 	var list struct {
 		Recommendations []casework.Recommendation `json:"recommendations"`
 	}
 	e.call(carol, "", http.MethodGet, "/v1/subjects/MV-1/recommendations", nil, &list)
-	if n := len(list.Recommendations); n < 3 || list.Recommendations[n-1].Model.Version != "1.0.0" || list.Recommendations[0].Model.Version != "1.1.0" {
+	if n := len(list.Recommendations); n < 3 || list.Recommendations[n-1].Model.Version != "1.1.0" || list.Recommendations[0].Model.Version != "1.2.0" {
 		var got []string
 		for _, r := range list.Recommendations {
 			got = append(got, r.Model.Version)
@@ -226,7 +226,7 @@ func TestModelVersions(t *testing.T) {
 
 	// Rollback to the shipped version, by two people.
 	var rb casework.ModelChange
-	if code := change(ada, "", map[string]string{"kind": "rollback", "reason": "tier shares moved"}, &rb); code != http.StatusCreated || rb.Version != "1.0.0" {
+	if code := change(ada, "", map[string]string{"kind": "rollback", "reason": "tier shares moved"}, &rb); code != http.StatusCreated || rb.Version != "1.1.0" {
 		t.Fatalf("rollback request = %d %+v", code, rb)
 	}
 	if code := e.call(ada, "", http.MethodPost, "/v1/model-changes/"+rb.ID+"/approve", nil, nil); code != http.StatusForbidden {
@@ -235,7 +235,7 @@ func TestModelVersions(t *testing.T) {
 	if code := e.call(admin, "", http.MethodPost, "/v1/model-changes/"+rb.ID+"/approve", nil, nil); code != http.StatusOK {
 		t.Fatalf("rollback approval = %d", code)
 	}
-	if r := recommend(); r.Model.Version != "1.0.0" {
+	if r := recommend(); r.Model.Version != "1.1.0" {
 		t.Errorf("after rollback a recommendation came from %s", r.Model.Version)
 	}
 	var vs casework.ModelVersions
@@ -244,10 +244,10 @@ func TestModelVersions(t *testing.T) {
 	for _, v := range vs.Versions {
 		states[v.Version] = v.State
 	}
-	if vs.Active != "1.0.0" || states["1.0.0"] != casework.ModelActive || states["1.1.0"] != casework.ModelShadow || len(vs.Changes) != 2 {
+	if vs.Active != "1.1.0" || states["1.1.0"] != casework.ModelActive || states["1.2.0"] != casework.ModelShadow || len(vs.Changes) != 2 {
 		t.Errorf("versions after rollback = %+v", vs)
 	}
-	waitFor("the rollback", func() bool { m, _ := other.Models(); return m["nij-review"].Ref().Version == "1.0.0" })
+	waitFor("the rollback", func() bool { m, _ := other.Models(); return m["nij-review"].Ref().Version == "1.1.0" })
 }
 
 // TestStoredModelTampered: a stored version whose file was changed in the

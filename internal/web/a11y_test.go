@@ -311,7 +311,7 @@ func pagesAccessible(t *testing.T, lang string) {
 	sam.visit("/dashboard", ".tiles", "")
 	sam.visit("/flags", "#flag-queue", "")
 	// A version in shadow that scored one recommendation: the comparison.
-	e.api(http.MethodPost, "/v1/models/nij-review/versions", e.admin, map[string]any{"files": nextVersion(t, "1.1.0")}, http.StatusCreated, nil)
+	e.api(http.MethodPost, "/v1/models/nij-review/versions", e.admin, map[string]any{"files": nextVersion(t, "1.2.0")}, http.StatusCreated, nil)
 	e.api(http.MethodPost, "/v1/subjects/P-200/recommendations", e.cms, map[string]string{"model": "nij-review"}, http.StatusCreated, nil)
 	sam.visit("/models/nij-review/comparison", "table", "")
 	sam.visit("/subjects/P-200/outcomes", "#record-outcome", "")

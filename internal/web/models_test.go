@@ -59,18 +59,18 @@ func TestComparisonPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "该模型没有影子版本") {
 		t.Errorf("comparison without shadow = %d, want the no-shadow notice", resp.StatusCode)
 	}
-	e.api(http.MethodPost, "/v1/models/nij-review/versions", e.admin, map[string]any{"files": nextVersion(t, "1.1.0")}, http.StatusCreated, nil)
+	e.api(http.MethodPost, "/v1/models/nij-review/versions", e.admin, map[string]any{"files": nextVersion(t, "1.2.0")}, http.StatusCreated, nil)
 	e.putSubject("CP-1", "west", "carol", "测试", testfix.NIJProfile(t))
 	e.api(http.MethodPost, "/v1/subjects/CP-1/recommendations", e.cms, map[string]string{}, http.StatusCreated, nil)
 
 	_, body = e.get(c, "/models/nij-review/comparison?outcomes=revocation&within_days=365")
-	for _, want := range []string{"模型对比", "当前版本 1.0.0", "影子版本 1.1.0", "两者均已评分的建议 1 条", "等级对照", "结局尚不足", "撤销缓刑/假释"} {
+	for _, want := range []string{"模型对比", "当前版本 1.1.0", "影子版本 1.2.0", "两者均已评分的建议 1 条", "等级对照", "结局尚不足", "撤销缓刑/假释"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comparison page (zh-CN) lacks %q", want)
 		}
 	}
 	_, body = e.get(c, "/models/nij-review/comparison?outcomes=revocation", "Cookie", langCookie+"=en")
-	for _, want := range []string{"Model comparison", "Shadow version 1.1.0", "Not enough outcomes yet"} {
+	for _, want := range []string{"Model comparison", "Shadow version 1.2.0", "Not enough outcomes yet"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comparison page (en) lacks %q", want)
 		}
