@@ -189,6 +189,19 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		order = append(order, p)
 		p.queue(begin, it.op.Principal)
 	}
+	// And which of the group's Idempotency-Keys are stored already: those
+	// units are retries of committed requests, answered alone by Write
+	// (a replay); inserting their keys again would lose the whole group.
+	var clients, keys []string
+	for _, it := range items {
+		if it.op.Idem != nil {
+			clients, keys = append(clients, it.op.Idem.Client), append(keys, it.op.Idem.Key)
+		}
+	}
+	if len(keys) > 0 {
+		begin.Queue(`SELECT client, key FROM idempotency_keys WHERE (client, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, clients, keys)
+	}
+	stored := map[[2]string]bool{}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
 	for _, p := range order {
@@ -196,6 +209,13 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 			break
 		}
 		p.scan(br)
+	}
+	if err == nil && len(keys) > 0 {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			var k [2]string
+			_, err = pgx.ForEachRow(rows, []any{&k[0], &k[1]}, func() error { stored[k] = true; return nil })
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -206,6 +226,10 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 
 	w := &groupConn{ctx: ctx, conn: conn, pending: &pgx.Batch{}}
 	for i, it := range items {
+		if it.op.Idem != nil && stored[[2]string{it.op.Idem.Client, it.op.Idem.Key}] {
+			it.alone = true
+			continue
+		}
 		ev := it.op.Audit
 		ev.Outcome = audit.Success
 		t := &Tx{c: c, tx: w, p: it.op.Principal, ev: &ev, pre: pres[i], shared: w.pending}

@@ -408,3 +408,51 @@ func TestDuplicateKeysNeverShareATransaction(t *testing.T) {
 		t.Errorf("%d assessments stored, want 2", n)
 	}
 }
+
+// A retry of a committed request in a group is answered alone, as a
+// replay, and the rest of its group commits together: before, inserting
+// its Idempotency-Key again lost the whole group, so under retries every
+// group ran unit by unit (make bench's retry run at half the rate).
+func TestGroupKeepsRetriesOut(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var groups []bool
+	cases, conn := groupEnvWith(t, func(units int, committed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		groups = append(groups, committed)
+	})
+	first := submitGrouped(t, cases, []submission{{p: admin, subject: "S-1", severity: "minimal", key: "k1"}})
+	if first[0].err != nil {
+		t.Fatal(first[0].err)
+	}
+	mu.Lock()
+	groups = nil
+	mu.Unlock()
+	out := submitGrouped(t, cases, []submission{
+		{p: admin, subject: "S-2", severity: "minimal", key: "k2"},
+		{p: admin, subject: "S-1", severity: "minimal", key: "k1"},
+		{p: admin, subject: "S-3", severity: "minimal", key: "k3"},
+	})
+	for i, o := range out {
+		if o.err != nil || o.rep.Status != 201 {
+			t.Fatalf("unit %d: %v %+v", i, o.err, o.rep)
+		}
+	}
+	if !out[1].replayed || string(out[1].rep.Body) != string(first[0].rep.Body) {
+		t.Errorf("retried key k1: replayed=%v %s, want the first reply %s", out[1].replayed, out[1].rep.Body, first[0].rep.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, committed := range groups {
+		if !committed {
+			t.Errorf("group %d was lost (its units ran alone); want the retry kept out of it: %v", i, groups)
+		}
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT a.xmin::text) FROM assessments a JOIN subjects s ON s.id = a.subject_id WHERE s.external_id IN ('S-2', 'S-3')`); n != 1 {
+		t.Errorf("k2 and k3 were stored by %d transactions, want 1 (one group)", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 3 {
+		t.Errorf("%d assessments stored, want 3 (k1 once, k2, k3)", n)
+	}
+}
