@@ -24,6 +24,7 @@ import (
 	"github.com/sunpath/sunpath/internal/pgtest"
 	"github.com/sunpath/sunpath/internal/risk"
 	"github.com/sunpath/sunpath/internal/riskmodel"
+	"github.com/sunpath/sunpath/internal/testfix"
 )
 
 const cnTemplate = "../../models/templates/community-corrections-cn/spec.yaml"
@@ -88,7 +89,7 @@ func trainDir(t *testing.T, data, spec, out string) (map[string][]byte, *riskmod
 	if err != nil {
 		t.Fatalf("train %s on %s: %v", spec, data, err)
 	}
-	return modelDirFiles(t, out), man
+	return testfix.ModelDirFiles(t, out), man
 }
 
 // TestModelLifecycle is the agency's own model, end to end through the

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,56 +16,6 @@ import (
 	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
-
-// modelDirFiles reads a model directory: model.json and every artifact.
-func modelDirFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	mb, err := os.ReadFile(filepath.Join(dir, riskmodel.ManifestFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var man riskmodel.Manifest
-	if err := json.Unmarshal(mb, &man); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{riskmodel.ManifestFileName: mb}
-	for _, a := range man.Artifacts {
-		if files[a.Path], err = os.ReadFile(filepath.Join(dir, a.Path)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return files
-}
-
-// relabel makes files a new version of the same model (same weights): the
-// version in spec.yaml, scorer.json and model.json, and the manifest's
-// digests of what changed.
-func relabel(t *testing.T, files map[string][]byte, version string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	for k, v := range files {
-		out[k] = v
-	}
-	out[riskmodel.SpecFileName] = regexp.MustCompile(`(?m)^version: .*$`).ReplaceAll(files[riskmodel.SpecFileName], []byte("version: "+version))
-	var scorer map[string]any
-	if err := json.Unmarshal(files[riskmodel.ModelFileName], &scorer); err != nil {
-		t.Fatal(err)
-	}
-	scorer["version"] = version
-	out[riskmodel.ModelFileName], _ = json.Marshal(scorer)
-	var man map[string]any
-	if err := json.Unmarshal(files[riskmodel.ManifestFileName], &man); err != nil {
-		t.Fatal(err)
-	}
-	man["version"] = version
-	for _, a := range man["artifacts"].([]any) {
-		a := a.(map[string]any)
-		b := out[a["path"].(string)]
-		a["sha256"], a["bytes"] = riskmodel.SHA256(b), len(b)
-	}
-	out[riskmodel.ManifestFileName], _ = json.Marshal(man)
-	return out
-}
 
 // TestModelVersions uploads a version of a shipped model, checks that a
 // bad upload is refused naming the file, that another replica loads the
@@ -86,15 +33,15 @@ func TestModelVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin, ada, adminKey := e.login("admin"), e.login("ada"), e.keys[auth.RoleAdmin]
-	shipped := modelDirFiles(t, "../../models/nij-review")
-	next := relabel(t, shipped, "1.2.0")
+	shipped := testfix.ModelDirFiles(t, "../../models/nij-review")
+	next := testfix.Relabel(t, shipped, "1.2.0")
 	upload := func(client *http.Client, key string, files map[string][]byte, out any) int {
 		return e.call(client, key, http.MethodPost, "/v1/models/nij-review/versions", map[string]any{"files": files}, out)
 	}
 
 	// Refused uploads name the file and store nothing.
 	// A changed weight, still a valid model file, under the old digest.
-	tampered := relabel(t, shipped, "1.2.0")
+	tampered := testfix.Relabel(t, shipped, "1.2.0")
 	var scorer map[string]any
 	json.Unmarshal(tampered[riskmodel.ModelFileName], &scorer)
 	scorer["intercept"] = scorer["intercept"].(float64) + 0.5
@@ -103,7 +50,7 @@ func TestModelVersions(t *testing.T) {
 	if code := upload(nil, adminKey, tampered, &pb); code != http.StatusUnprocessableEntity || !pb.names("files.scorer.json") {
 		t.Errorf("tampered upload = %d %+v, want 422 naming files.scorer.json", code, pb)
 	}
-	noSpec := relabel(t, shipped, "1.2.0")
+	noSpec := testfix.Relabel(t, shipped, "1.2.0")
 	delete(noSpec, riskmodel.SpecFileName)
 	pb = problemBody{}
 	if code := upload(nil, adminKey, noSpec, &pb); code != http.StatusUnprocessableEntity || !pb.names("files.spec.yaml") {
@@ -258,7 +205,7 @@ func TestStoredModelTampered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	files := relabel(t, modelDirFiles(t, "../../models/nij-review"), "1.3.0")
+	files := testfix.Relabel(t, testfix.ModelDirFiles(t, "../../models/nij-review"), "1.3.0")
 	if code := e.call(nil, e.keys[auth.RoleAdmin], http.MethodPost, "/v1/models/nij-review/versions", map[string]any{"files": files}, nil); code != http.StatusCreated {
 		t.Fatalf("upload = %d", code)
 	}

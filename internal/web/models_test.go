@@ -1,15 +1,10 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/sunpath/sunpath/internal/riskmodel"
 	"github.com/sunpath/sunpath/internal/testfix"
 )
 
@@ -17,33 +12,7 @@ import (
 // weights), its manifest's digests recomputed.
 func nextVersion(t *testing.T, version string) map[string][]byte {
 	t.Helper()
-	dir := "../../models/nij-review"
-	files := map[string][]byte{}
-	var man map[string]any
-	mb, err := os.ReadFile(filepath.Join(dir, riskmodel.ManifestFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.Unmarshal(mb, &man)
-	for _, a := range man["artifacts"].([]any) {
-		p := a.(map[string]any)["path"].(string)
-		if files[p], err = os.ReadFile(filepath.Join(dir, p)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files[riskmodel.SpecFileName] = regexp.MustCompile(`(?m)^version: .*$`).ReplaceAll(files[riskmodel.SpecFileName], []byte("version: "+version))
-	var scorer map[string]any
-	json.Unmarshal(files[riskmodel.ModelFileName], &scorer)
-	scorer["version"] = version
-	files[riskmodel.ModelFileName], _ = json.Marshal(scorer)
-	man["version"] = version
-	for _, a := range man["artifacts"].([]any) {
-		a := a.(map[string]any)
-		b := files[a["path"].(string)]
-		a["sha256"], a["bytes"] = riskmodel.SHA256(b), len(b)
-	}
-	files[riskmodel.ManifestFileName], _ = json.Marshal(man)
-	return files
+	return testfix.Relabel(t, testfix.ModelDirFiles(t, "../../models/nij-review"), version)
 }
 
 // TestComparisonPage: supervisors and admins read the shadow comparison in
