@@ -54,6 +54,9 @@ type Store interface {
 	Figures(ctx context.Context, p auth.Principal, fn func(Tx) error) error
 	// PutRollups replaces every stored dashboard rollup at once.
 	PutRollups(ctx context.Context, rs []Rollup) error
+	// StaffNames returns staff accounts' names by username, outside a unit
+	// of work (the UI names who acted).
+	StaffNames(ctx context.Context) (map[string]string, error)
 }
 
 // AuditLog records and lists audit events outside a unit of work (sign-ins,
@@ -179,6 +182,8 @@ type Tx interface {
 	// Rollup returns the stored dashboard rollup of a scope (found false
 	// when there is none).
 	Rollup(ctx context.Context, scope string) (r Rollup, found bool, err error)
+	// PutStaffName sets a staff account's name (ErrNotFound: no account).
+	PutStaffName(ctx context.Context, username, name string) error
 	// Outcomes counts, per unit, screening and intervention in a period.
 	Outcomes(ctx context.Context, f DashboardFilter) ([]UnitOutcome, error)
 

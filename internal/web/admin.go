@@ -21,10 +21,11 @@ type usersData struct {
 	Error    string
 	Password string // a generated password, shown once
 	For      string
+	Names    map[string]string // staff names by username
 }
 
-var userNotices = []string{"created", "disabled", "enabled", "unlocked", "password", "role"}
-var userErrors = []string{"invalid", "conflict", "notfound", "password_short", "self"}
+var userNotices = []string{"created", "disabled", "enabled", "unlocked", "password", "role", "name"}
+var userErrors = []string{"invalid", "conflict", "notfound", "password_short", "self", "name"}
 
 func (s *server) usersPage(rq *request) { s.renderUsers(rq, http.StatusOK, usersData{}) }
 
@@ -39,6 +40,10 @@ func (s *server) renderUsers(rq *request, status int, d usersData) {
 		return
 	}
 	d.Users, d.Roles = us, auth.Roles
+	if d.Names, err = s.d.Casework.StaffNames(rq.ctx); err != nil {
+		rq.fail(err)
+		return
+	}
 	if d.Units, err = s.d.Casework.Units(rq.ctx, rq.call()); err != nil {
 		rq.fail(err)
 		return
@@ -99,8 +104,8 @@ func (s *server) createUser(rq *request) {
 	rq.redirect("/admin/users?done=created")
 }
 
-// changeUser disables, enables, unlocks, resets the password of or sets the
-// role of an account.
+// changeUser disables, enables, unlocks, resets the password of, sets the
+// role of or names an account.
 func (s *server) changeUser(rq *request) {
 	name, action := rq.r.PathValue("name"), rq.r.PathValue("action")
 	if !auth.ValidUsername(name) {
@@ -109,6 +114,22 @@ func (s *server) changeUser(rq *request) {
 	}
 	if name == rq.p.Name && (action == "disable" || action == "role") {
 		rq.redirect("/admin/users?error=self") // an admin cannot lock themselves out
+		return
+	}
+	if action == "name" { // audited by the use case
+		err := s.d.Casework.SetStaffName(rq.ctx, rq.call(), name, rq.r.PostFormValue("display_name"))
+		var inv *problem.Invalid
+		switch {
+		case errors.As(err, &inv):
+			rq.redirect("/admin/users?error=name")
+		case errors.Is(err, casework.ErrNotFound):
+			rq.redirect("/admin/users?error=notfound")
+		case err != nil:
+			rq.fail(err)
+		default:
+			s.staff.forget()
+			rq.redirect("/admin/users?done=name")
+		}
 		return
 	}
 	var err error

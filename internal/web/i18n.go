@@ -186,3 +186,36 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+// staffNames remembers staff accounts' names for a few minutes, so that a
+// page names the people who acted without a read for each of them.
+type staffNames struct {
+	mu      sync.Mutex
+	byUser  map[string]string
+	fetched time.Time
+}
+
+// get returns username's name, or the username when none is recorded (or
+// the names cannot be read).
+func (c *staffNames) get(rq *request, username string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byUser == nil || time.Since(c.fetched) >= langCacheTTL {
+		names, err := rq.s.d.Casework.StaffNames(rq.ctx)
+		if err != nil {
+			return username
+		}
+		c.byUser, c.fetched = names, time.Now()
+	}
+	if n, ok := c.byUser[username]; ok {
+		return n
+	}
+	return username
+}
+
+// forget drops the remembered names (one was just changed here).
+func (c *staffNames) forget() {
+	c.mu.Lock()
+	c.byUser = nil
+	c.mu.Unlock()
+}

@@ -131,7 +131,10 @@ func (s *server) funcs(rq *request) template.FuncMap {
 			if k, ok := strings.CutPrefix(a, "api_key:"); ok {
 				return rq.T("actor.apikey", "Name", k)
 			}
-			return strings.TrimPrefix(a, "user:")
+			if u, ok := strings.CutPrefix(a, "user:"); ok {
+				return rq.s.staff.get(rq, u)
+			}
+			return a
 		},
 		"pct":    func(v float64) string { return fmt.Sprintf("%.0f%%", v*100) },
 		"signed": func(v float64) string { return fmt.Sprintf("%+.2f", v) },
@@ -233,7 +236,7 @@ func (rq *request) renderAs(status int, name, tmpl string, data any) {
 	if rq.user {
 		pd.SignedIn, pd.User, pd.Role = true, rq.p.Name, string(rq.p.Role)
 		if tmpl == "layout" {
-			pd.Unit = rq.s.units.get(rq, rq.p.Unit)
+			pd.User, pd.Unit = rq.s.staff.get(rq, rq.p.Name), rq.s.units.get(rq, rq.p.Unit)
 		}
 	}
 	pd.Nav = section(rq.r.URL.Path)

@@ -89,6 +89,7 @@ type server struct {
 	cards   sync.Map          // model name → rendered card (template.HTML)
 	langs   langCache
 	units   unitNames
+	staff   staffNames
 }
 
 // New returns the UI's root handler. It fails when a template or message
