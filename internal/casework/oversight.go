@@ -49,11 +49,16 @@ type DashboardQuery struct {
 // DefaultWindowDays is the new-entrant coverage window when none is asked.
 const DefaultWindowDays = 90
 
-// standard reports whether q asks for the default window and period: the
-// figures the rollups keep.
-func (q DashboardQuery) standard() bool {
-	return (q.WindowDays == 0 || q.WindowDays == DefaultWindowDays) && q.From.IsZero() && q.To.IsZero()
+// standardWindow reports whether q asks for the default coverage window:
+// the figures the rollups keep (all but the per-unit outcomes depend on
+// the window only, not on the reporting period).
+func (q DashboardQuery) standardWindow() bool {
+	return q.WindowDays == 0 || q.WindowDays == DefaultWindowDays
 }
+
+// standardPeriod reports whether q asks for the default reporting period,
+// the one the rollups' per-unit outcomes are of.
+func (q DashboardQuery) standardPeriod() bool { return q.From.IsZero() && q.To.IsZero() }
 
 // FlagResponse is how flags of one level were answered against their
 // deadline.
@@ -82,7 +87,7 @@ type Oversight struct {
 // flags, new-entrant coverage, and per unit for the period: supervised,
 // screened, flagged, intervened and re-screened by reliable change.
 func (s *Service) Dashboard(ctx context.Context, c Call, q DashboardQuery) (Oversight, error) {
-	rolled := q.standard()
+	rolled, period := q.standardWindow(), q.standardPeriod()
 	if q.WindowDays == 0 {
 		q.WindowDays = DefaultWindowDays
 	}
@@ -109,7 +114,14 @@ func (s *Service) Dashboard(ctx context.Context, c Call, q DashboardQuery) (Over
 		tx.Resource("dashboard", "", "")
 		if scope, ok := rollupScope(c.Principal); ok && rolled && s.policy.DashboardMaxAge > 0 {
 			o, found, err := s.rolledUp(ctx, tx, scope, now)
-			if err != nil || found {
+			if err != nil {
+				return o, err
+			}
+			if found {
+				if !period { // another period (a month): its per-unit outcomes, live
+					o.From, o.To = f.From, f.To
+					o.Units, err = tx.Outcomes(ctx, f)
+				}
 				return o, err
 			}
 		}

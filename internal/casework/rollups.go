@@ -17,9 +17,10 @@ import (
 // by RefreshDashboards every dashboard.refresh with the same code as a
 // live read, so a dashboard read is one row whatever the caseload. A read
 // says how old its figures are (Dashboard.AsOf); a rollup older than
-// Policy.DashboardMaxAge, another period, or a counselor (a caseload is
-// small) is computed live. The list of overdue screenings is always live:
-// it costs its limit, not the caseload.
+// Policy.DashboardMaxAge, another coverage window, or a counselor (a
+// caseload is small) is computed live. The list of overdue screenings is
+// always live (it costs its limit, not the caseload), and so are the
+// per-unit outcomes of a period other than the default (the web's month).
 
 // Rollup is the stored dashboard of one scope.
 type Rollup struct {

@@ -129,6 +129,22 @@ func TestDashboardRollups(t *testing.T) {
 		}
 	}
 	same(now)
+	// Another period (the web's month) reads the rollup but for its
+	// per-unit outcomes, computed live for that period.
+	month := casework.DashboardQuery{From: now.AddDate(0, 0, -40), To: now.AddDate(0, 0, -10)}
+	for scope, c := range calls {
+		got, err := rolled.Dashboard(ctx, c, month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := live.Dashboard(ctx, c, month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.AsOf.Equal(now) || !cmp.Equal(got.Units, want.Units) || !got.From.Equal(want.From) || len(want.Units) == 0 {
+			t.Errorf("%s, another period: as of %s, units %+v; want the rollup's time and the period's live outcomes %+v", scope, got.AsOf, got.Units, want.Units)
+		}
+	}
 	if n, err := rolled.RefreshDashboards(ctx, time.Hour); err != nil || n != 0 {
 		t.Fatalf("refresh within the fresh window: %d scopes, %v; want 0 (skipped)", n, err)
 	}

@@ -197,7 +197,7 @@ type tierCount struct {
 	Share float64
 }
 
-const dashboardWindowDays = 90
+const dashboardWindowDays = casework.DefaultWindowDays
 
 // dashboardPage is the caller's overview (the same use case as GET
 // /v1/dashboard): tiers, flag response against deadlines, override rates
