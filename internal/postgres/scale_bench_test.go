@@ -58,6 +58,16 @@ func BenchmarkOversight(b *testing.B) {
 				fn   func() error
 			}{
 				{"dashboard", func() error { _, err := env.svc.Dashboard(ctx, admin, casework.DashboardQuery{}); return err }},
+				{"dashboard_month", func() error {
+					// the web's page: the calendar month (per-unit outcomes live)
+					to := env.now()
+					from := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
+					if !from.Before(to) { // the first moment of a month: the month before
+						from = from.AddDate(0, -1, 0)
+					}
+					_, err := env.svc.Dashboard(ctx, admin, casework.DashboardQuery{From: from, To: to})
+					return err
+				}},
 				{"dashboard_live", func() error { _, err := env.live.Dashboard(ctx, admin, casework.DashboardQuery{}); return err }},
 				{"rollup_refresh", func() error { _, err := env.svc.RefreshDashboards(ctx, 0); return err }},
 				{"flags_open", func() error {
@@ -105,6 +115,7 @@ type scaleEnv struct {
 	// svc reads dashboards from the rollups (refreshed once after
 	// seeding); live computes them.
 	svc, live *casework.Service
+	now       func() time.Time
 }
 
 // scaleClock is the seeding's simulated time.
@@ -258,7 +269,7 @@ func seedScale(b *testing.B, people int) scaleEnv {
 		b.Fatal(err)
 	}
 	b.Logf("dashboard rollups of %d scopes refreshed in %s", scopes, time.Since(t1).Round(time.Millisecond))
-	return scaleEnv{svc: rolled, live: svc}
+	return scaleEnv{svc: rolled, live: svc, now: clock.Now}
 }
 
 // scaleAnswers draws answers of inst from the realistic mix: PHQ-9 as
