@@ -15,6 +15,7 @@ SECONDS_RUN=${SECONDS_RUN:-20}
 SUBJECTS=${SUBJECTS:-2000} # submissions are spread over this many people
 MIX=${MIX:-realistic}      # or light: the old 0-1 answers, item 9 always 0
 RETRY=${RETRY:-0.1}        # share of requests resending a key in the retry run
+PROFILE=${PROFILE:-}       # a directory: keep the server's CPU profile of the main run and PostgreSQL's top statements there
 
 if [ "${BENCH_GO:-1}" != 0 ]; then
 echo "== Go benchmarks (scoring, model inference, request decoding)"
@@ -34,6 +35,18 @@ cleanup() {
 }
 trap cleanup EXIT
 URL=$(LOCALPG_MAX_CONNECTIONS=200 scripts/localpg.sh start "$dir/pg" 2>/dev/null)
+if [ -n "$PROFILE" ]; then
+	mkdir -p "$PROFILE"
+	psql -qtA "$URL" -c "ALTER SYSTEM SET shared_preload_libraries = pg_stat_statements, auto_explain" >/dev/null
+	printf '%s\n' "pg_stat_statements.track = 'all'" "log_checkpoints = on" "log_autovacuum_min_duration = 0" \
+		"log_line_prefix = '%m [%p] '" \
+		"auto_explain.log_min_duration = '15ms'" >>"$dir/pg/data/postgresql.conf"
+	scripts/localpg.sh stop "$dir/pg" >/dev/null 2>&1
+	URL=$(LOCALPG_MAX_CONNECTIONS=200 scripts/localpg.sh start "$dir/pg" 2>/dev/null)
+	psql -qtA "$URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	DEBUGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export SUNPATH_DEBUG_ADDR=127.0.0.1:$DEBUGPORT
+fi
 export SUNPATH_DATABASE_URL=$URL
 export SUNPATH_CRYPTO_KEYS="b1:$(bin/sunpath keys generate)"
 export SUNPATH_HTTP_ADDR=127.0.0.1:0
@@ -81,7 +94,20 @@ echo
 echo "== End to end: $CONNS connections, ${SECONDS_RUN}s, $SUBJECTS subjects, $MIX mix, unique keys"
 read -r F0I9 F0R F0 O0 <<<"$(raised)"
 N0=$(count) S0=$(cpu_of "$SRV") P0=$(pg_cpu)
-bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -subjects "$SUBJECTS" -mix "$MIX" -duration "${SECONDS_RUN}s" -json >"$dir/load.json"
+if [ -n "$PROFILE" ]; then
+	psql -qtA "$URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
+	(sleep 2 && curl -sf -o "$PROFILE/server.pprof" "http://$SUNPATH_DEBUG_ADDR/debug/pprof/profile?seconds=$((SECONDS_RUN - 4))") &
+	PROF=$!
+fi
+bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -subjects "$SUBJECTS" -mix "$MIX" -duration "${SECONDS_RUN}s" -json \
+	${PROFILE:+-trace "$PROFILE/latency.csv"} >"$dir/load.json"
+if [ -n "$PROFILE" ]; then
+	wait "$PROF"
+	psql -q "$URL" -c "SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS ms_each, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" >"$PROFILE/statements.txt"
+	cp "$dir/pg/log" "$PROFILE/postgres.log"
+	echo "profile: $PROFILE/server.pprof (go tool pprof -top bin/sunpath $PROFILE/server.pprof), $PROFILE/statements.txt, $PROFILE/latency.csv"
+fi
 # The audit sealer works behind the writes: wait until every event is in
 # the hash chain, so that the CPU below includes sealing them.
 LAG=0

@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	create := fs.Int("create-subjects", 0, "register this many subjects (prefix 1…N) in -unit, then exit")
 	unitCode := fs.String("unit", "bench", "unit of the subjects -create-subjects registers")
 	receive := fs.String("receive", "", "answer webhook POSTs on this loopback address with 204 until interrupted")
+	trace := fs.String("trace", "", "write each measured request's start (Unix time, ms) and latency (ms) to this CSV file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,6 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	var mu sync.Mutex
 	var lat []time.Duration
+	var spans [][2]time.Duration // start (from measureFrom), latency: for -trace
 	rep := Report{Conns: *conns, Status: map[string]int{}}
 	start := time.Now()
 	measureFrom := start.Add(*warm)
@@ -122,6 +124,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(runID, uint64(w)))
 			var mine []time.Duration
+			var myspans [][2]time.Duration
 			status := map[string]int{}
 			non2xx, errs, retried, item9, severe := 0, 0, 0, 0, 0
 			var last struct {
@@ -170,6 +173,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					continue
 				}
 				mine = append(mine, d)
+				if *trace != "" {
+					myspans = append(myspans, [2]time.Duration{t0.Sub(measureFrom), d})
+				}
 				status[fmt.Sprint(resp.StatusCode)]++
 				if resp.StatusCode < 200 || resp.StatusCode > 299 {
 					non2xx++
@@ -177,6 +183,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			spans = append(spans, myspans...)
 			for k, v := range status {
 				rep.Status[k] += v
 			}
@@ -189,6 +196,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}(w)
 	}
 	wg.Wait()
+	if *trace != "" {
+		if err := writeTrace(*trace, measureFrom, spans); err != nil {
+			return err
+		}
+	}
 	rep.CPUSeconds = cpuSeconds() - <-cpuFrom
 	slices.Sort(lat)
 	rep.Requests = len(lat)
@@ -213,4 +225,17 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// writeTrace writes spans (start after from, latency) as CSV in
+// milliseconds, by start.
+func writeTrace(path string, from time.Time, spans [][2]time.Duration) error {
+	slices.SortFunc(spans, func(a, b [2]time.Duration) int { return int(a[0] - b[0]) })
+	var b bytes.Buffer
+	b.WriteString("start_unix_ms,latency_ms\n")
+	at := float64(from.UnixMicro()) / 1000
+	for _, s := range spans {
+		fmt.Fprintf(&b, "%.3f,%.3f\n", at+float64(s[0].Microseconds())/1000, float64(s[1].Microseconds())/1000)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
