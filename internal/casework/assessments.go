@@ -110,7 +110,7 @@ func (s *Service) SubmitAssessment(ctx context.Context, c Call, id string, in As
 	if err != nil {
 		return Assessment{}, Outcome{}, err
 	}
-	a, out, err := run(ctx, s, c, unit{action: "assessment.create", subject: id, ref: true, grouped: true, idempotent: true},
+	a, out, err := run(ctx, s, c, unit{action: "assessment.create", subject: id, ref: true, grouped: true, idempotent: true, history: s.historyReads(sc)},
 		func(tx Tx) (Assessment, error) {
 			subj, err := tx.SubjectRef(ctx, id)
 			if err != nil {
@@ -167,6 +167,18 @@ func (s *Service) store1(ctx context.Context, tx Tx, c Call, subj Subject, sc Sc
 	}
 	s.withProtocol(a.Flags, sc.Result.Language)
 	return a, nil
+}
+
+// historyReads are the reads of earlier results consecutive will make for
+// sc: one per rule the new result qualifies for.
+func (s *Service) historyReads(sc Scored) []HistoryRead {
+	var hs []HistoryRead
+	for _, r := range s.policy.Rules {
+		if sc.Def.ID == r.Instrument && slices.Contains(r.Severities, sc.Result.Severity) && r.Count > 1 {
+			hs = append(hs, HistoryRead{Instrument: r.Instrument, N: r.Count - 1, Code: r.Code})
+		}
+	}
+	return hs
 }
 
 // consecutive reports whether the new result and the r.Count−1 results of

@@ -136,12 +136,14 @@ type unit struct {
 	persist func(any) any
 	// readOnly units may run on a read replica (Store.Read).
 	readOnly bool
+	// history is read with BEGIN (Op.History).
+	history []HistoryRead
 }
 
 // run executes fn as one audited unit of work. For an idempotent unit the
 // result is stored with the idempotency record and a replay decodes it.
 func run[T any](ctx context.Context, s *Service, c Call, u unit, fn func(Tx) (T, error)) (T, Outcome, error) {
-	op := Op{Principal: c.Principal, Subject: u.subject, SubjectRef: u.ref,
+	op := Op{Principal: c.Principal, Subject: u.subject, SubjectRef: u.ref, History: u.history,
 		Audit: audit.Event{Actor: c.Principal.Actor(), Role: string(c.Principal.Role), Action: u.action, RequestID: c.RequestID}}
 	if u.idempotent && c.IdempotencyKey != "" {
 		op.Idem = &Idem{Client: c.Principal.Actor(), Key: c.IdempotencyKey, Hash: c.RequestHash, TTL: s.policy.IdempotencyTTL}

@@ -78,6 +78,20 @@ type Op struct {
 	// SubjectRef says the unit of work needs only the subject's identity
 	// and scope (Tx.SubjectRef): the read skips the sealed name and profile.
 	SubjectRef bool
+	// History names the Tx.RecentSeverities reads of Subject the unit of
+	// work may make, read in the same round trip as BEGIN: Tx.RecentSeverities
+	// then answers without a query of its own (in a shared transaction, one
+	// round trip fewer inside the group), unless the transaction has written
+	// an assessment or flag of the subject since.
+	History []HistoryRead
+}
+
+// HistoryRead is one Tx.RecentSeverities read: the severities of the last N
+// results of Instrument and whether a flag with Code is unresolved.
+type HistoryRead struct {
+	Instrument string
+	N          int
+	Code       string
 }
 
 // Idem identifies a request under the Idempotency-Key protocol.

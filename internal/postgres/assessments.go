@@ -34,6 +34,9 @@ func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a casewor
 		session = &u
 	}
 	now := t.c.now().UTC()
+	if t.wrote != nil {
+		t.wrote[sid] = true
+	}
 	t.later(`INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language,
 		answers, result, total, severity, administered_by, started_at, completed_at, created_by, session_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
@@ -69,14 +72,29 @@ func (t *Tx) RecentSeverities(ctx context.Context, subj casework.Subject, instru
 	if err != nil {
 		return nil, false, err
 	}
+	if p := t.pre; p != nil && p.err == nil && p.row.id == sid && !t.wrote[sid] {
+		if h := p.history(casework.HistoryRead{Instrument: instrument, N: n, Code: code}); h != nil {
+			return h.sev, h.unresolved, h.err
+		}
+	}
 	var sev []string
 	var unresolved bool
-	err = t.tx.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(coalesce(severity, '')) FROM (SELECT severity FROM assessments
-		  WHERE subject_id = $1 AND instrument = $2 ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier), '{}'),
-		EXISTS (SELECT 1 FROM flags WHERE subject_id = $1 AND code = $4 AND status <> 'resolved')`,
-		sid, instrument, n, code).Scan(&sev, &unresolved)
+	err = t.tx.QueryRow(ctx, historySQL, sid, instrument, n, code).Scan(&sev, &unresolved)
 	return sev, unresolved, err
 }
+
+// historySQL reads the severities of subject $1's last $3 results of
+// instrument $2, newest first, and whether a flag with code $4 is unresolved.
+const historySQL = `SELECT coalesce((SELECT array_agg(coalesce(severity, '')) FROM (SELECT severity FROM assessments
+	  WHERE subject_id = $1 AND instrument = $2 ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier), '{}'),
+	EXISTS (SELECT 1 FROM flags WHERE subject_id = $1 AND code = $4 AND status <> 'resolved')`
+
+// historyByExternalSQL is historySQL for the subject with external id $1
+// (read with BEGIN, before the subject's internal id is known).
+const historyByExternalSQL = `SELECT coalesce((SELECT array_agg(coalesce(a.severity, '')) FROM (SELECT severity FROM assessments a
+	  WHERE a.subject_id = s.id AND a.instrument = $2 ORDER BY a.completed_at DESC, a.created_at DESC LIMIT $3) a), '{}'),
+	EXISTS (SELECT 1 FROM flags f WHERE f.subject_id = s.id AND f.code = $4 AND f.status <> 'resolved')
+	FROM subjects s WHERE s.external_id = $1`
 
 // notify queues one outbox row per endpoint. Payloads carry identifiers and
 // codes only: never names, answers or notes.

@@ -87,6 +87,10 @@ type Tx struct {
 	// shared, in a group transaction (WriteGrouped), takes the writes
 	// instead of pending.
 	shared *pgx.Batch
+	// wrote, in a group transaction, holds the subjects whose assessments
+	// or flags the units so far have written: their prefetched history is
+	// out of date.
+	wrote map[uuid.UUID]bool
 }
 
 type prefetched struct {
@@ -95,9 +99,38 @@ type prefetched struct {
 	row     subjectRow
 	visible bool
 	err     error
+	hist    []*history // Op.History, read with the subject
 }
 
-// queue adds the read of subject p.id, as principal pr sees it, to b.
+// history is one prefetched Tx.RecentSeverities read.
+type history struct {
+	casework.HistoryRead
+	sev        []string
+	unresolved bool
+	err        error
+}
+
+// want adds the history reads hs to p (once each).
+func (p *prefetched) want(hs []casework.HistoryRead) {
+	for _, h := range hs {
+		if p.history(h) == nil {
+			p.hist = append(p.hist, &history{HistoryRead: h})
+		}
+	}
+}
+
+// history returns the prefetched read h, or nil.
+func (p *prefetched) history(h casework.HistoryRead) *history {
+	for _, x := range p.hist {
+		if x.HistoryRead == h {
+			return x
+		}
+	}
+	return nil
+}
+
+// queue adds the read of subject p.id, as principal pr sees it, and of its
+// history reads to b.
 func (p *prefetched) queue(b *pgx.Batch, pr auth.Principal) {
 	role, name, scope := scopeOf(pr)
 	sql := subjectByExternalSQL
@@ -105,15 +138,21 @@ func (p *prefetched) queue(b *pgx.Batch, pr auth.Principal) {
 		sql = subjectRefSQL
 	}
 	b.Queue(sql, p.id, role, name, scope)
+	for _, h := range p.hist {
+		b.Queue(historyByExternalSQL, p.id, h.Instrument, h.N, h.Code)
+	}
 }
 
-// scan reads the result of the query queue added.
+// scan reads the results of the queries queue added.
 func (p *prefetched) scan(br pgx.BatchResults) {
 	if p.ref {
 		p.err = br.QueryRow().Scan(&p.row.id, &p.row.s.ID, &p.row.s.Unit, &p.row.s.Counselor, &p.visible)
-		return
+	} else {
+		p.err = br.QueryRow().Scan(append(p.row.targets(), &p.visible)...)
 	}
-	p.err = br.QueryRow().Scan(append(p.row.targets(), &p.visible)...)
+	for _, h := range p.hist {
+		h.err = br.QueryRow().Scan(&h.sev, &h.unresolved)
+	}
 }
 
 // dbtx is a connection inside a transaction: a pgx.Tx, or a *pgx.Conn on
@@ -256,6 +295,7 @@ func begin(ctx context.Context, conn *pgx.Conn, stmt string, op Op) (*prefetched
 	var pre *prefetched
 	if op.Subject != "" {
 		pre = &prefetched{id: op.Subject, ref: op.SubjectRef}
+		pre.want(op.History)
 		pre.queue(b, op.Principal)
 	}
 	br := conn.SendBatch(ctx, b)

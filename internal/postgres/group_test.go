@@ -113,6 +113,9 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 			if s.key != "" {
 				op.Idem = &postgres.Idem{Client: s.p.Actor(), Key: s.key, Hash: []byte(s.key), TTL: time.Hour}
 			}
+			if s.severity == "severe" {
+				op.History = []casework.HistoryRead{ruleHistory} // addWithRule's read, sent with BEGIN
+			}
 			var flags []string
 			rep, replayed, err := cases.WriteGrouped(ctx, op, func(tx casework.Tx) (postgres.Reply, error) {
 				subject := tx.Subject
@@ -341,6 +344,57 @@ func TestGroupIgnoresUnitCancellation(t *testing.T) {
 	}
 	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 3 {
 		t.Errorf("%d assessments, want 3", n)
+	}
+}
+
+// ruleHistory is the read addWithRule makes for a severe result.
+var ruleHistory = casework.HistoryRead{Instrument: "phq9", N: 1, Code: "persistent_severe_depression"}
+
+// The history a rule reads is sent with BEGIN (Op.History) and answers the
+// rule's read without a round trip inside the group, with what was committed
+// before: S-3's last result is mild (after a severe one), so a severe result
+// raises nothing; S-4's last is severe, so the first of its two severe
+// results raises the rule's flag, and the second reads the first unit's
+// writes (its flag, unresolved: nothing more). Broken once each: the
+// prefetch ordered oldest first (S-3 flagged); the prefetch used after the
+// group wrote for the subject (S-4 flagged twice; and TestGroupedUnits).
+func TestGroupPrefetchesHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cases, conn := groupEnv(t)
+	for _, s := range []struct{ subject, severity string }{{"S-3", "severe"}, {"S-3", "mild"}, {"S-4", "severe"}} {
+		if _, _, err := cases.Write(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}},
+			func(tx casework.Tx) (postgres.Reply, error) {
+				subj, err := tx.Subject(ctx, s.subject)
+				if err != nil {
+					return postgres.Reply{}, err
+				}
+				_, err = addWithRule(ctx, tx, subj, nil, s.severity)
+				return postgres.Reply{Status: 201}, err
+			}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // distinct completion times
+	}
+	out := submitGrouped(t, cases, []submission{
+		{p: admin, subject: "S-3", severity: "severe", key: "a"},
+		{p: admin, subject: "S-4", severity: "severe", key: "b"},
+		{p: admin, subject: "S-4", severity: "severe", key: "c"},
+	})
+	for i, o := range out {
+		if o.err != nil {
+			t.Fatalf("unit %d: %v", i, o.err)
+		}
+	}
+	if len(out[0].flags) != 0 {
+		t.Errorf("S-3 (last result mild): flags %v, want none", out[0].flags)
+	}
+	// The two units of S-4 run in the order they were queued: one of them first.
+	if f := append(out[1].flags, out[2].flags...); fmt.Sprint(f) != "[persistent_severe_depression]" {
+		t.Errorf("S-4 (last result severe): flags %v and %v, want the rule's flag on the first only", out[1].flags, out[2].flags)
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT xmin::text) FROM assessments WHERE created_by = 'api_key:cms' AND total = 22`); n != 1 {
+		t.Errorf("the group's assessments written by %d transactions, want 1", n)
 	}
 }
 
