@@ -133,7 +133,7 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Se
 			return err
 		}),
 		every(cfg.Jobs.Deliver, "webhook-delivery", func(ctx context.Context) error {
-			ok, failed, err := cases.DeliverOutbox(ctx, 50, cfg.Webhooks.MaxAttempts, func(ctx context.Context, d postgres.Delivery) error {
+			ok, failed, err := cases.DrainOutbox(ctx, 100, cfg.Webhooks.MaxAttempts, func(ctx context.Context, d postgres.Delivery) error {
 				err := send(ctx, d)
 				if err != nil {
 					deliveries.WithLabelValues("retry").Inc()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sunpath/sunpath/internal/audit"
 	"github.com/sunpath/sunpath/internal/auth"
@@ -82,11 +83,34 @@ type Delivery struct {
 }
 
 // DeliverOutbox claims up to max due notifications (FOR UPDATE SKIP LOCKED:
-// no two replicas send the same one at once), calls send for each, and
-// records the outcome: delivered, or retried with exponential backoff
-// (capped at an hour) until maxAttempts, then failed. Delivery is at least
-// once: a receiver deduplicates by the delivery id.
+// no two replicas send the same one at once), calls send for each, up to
+// deliverParallel at a time, and records the outcomes in one round trip:
+// delivered, or retried with exponential backoff (capped at an hour) until
+// maxAttempts, then failed. Delivery is at least once and in no particular
+// order: a receiver deduplicates by the delivery id. send must be safe to
+// call concurrently.
 func (c *Cases) DeliverOutbox(ctx context.Context, max, maxAttempts int, send func(context.Context, Delivery) error) (delivered, failed int, err error) {
+	delivered, failed, _, err = c.deliverOutbox(ctx, max, maxAttempts, send)
+	return delivered, failed, err
+}
+
+// DrainOutbox calls DeliverOutbox until fewer than max are due (a backlog
+// is sent at once, not max per tick) or a delivery fails to be sent.
+func (c *Cases) DrainOutbox(ctx context.Context, max, maxAttempts int, send func(context.Context, Delivery) error) (delivered, failed int, err error) {
+	for ctx.Err() == nil {
+		ok, bad, claimed, err := c.deliverOutbox(ctx, max, maxAttempts, send)
+		delivered, failed = delivered+ok, failed+bad
+		if err != nil || claimed < max || ok < claimed {
+			return delivered, failed, err
+		}
+	}
+	return delivered, failed, ctx.Err()
+}
+
+// deliverParallel bounds the notifications sent at once by one replica.
+const deliverParallel = 8
+
+func (c *Cases) deliverOutbox(ctx context.Context, max, maxAttempts int, send func(context.Context, Delivery) error) (delivered, failed, claimedN int, err error) {
 	err = c.db.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, delivery_id::text, endpoint, topic, payload::text, attempts, created_at FROM outbox
 			WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at FOR UPDATE SKIP LOCKED LIMIT $2`, c.now(), max)
@@ -96,6 +120,7 @@ func (c *Cases) DeliverOutbox(ctx context.Context, max, maxAttempts int, send fu
 		type claimed struct {
 			row int64
 			d   Delivery
+			err error
 		}
 		var batch []claimed
 		for rows.Next() {
@@ -112,30 +137,40 @@ func (c *Cases) DeliverOutbox(ctx context.Context, max, maxAttempts int, send fu
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		claimedN = len(batch)
+		var g errgroup.Group
+		g.SetLimit(deliverParallel)
+		for i := range batch {
+			g.Go(func() error {
+				batch[i].err = send(ctx, batch[i].d)
+				return nil
+			})
+		}
+		g.Wait()
+		b := &pgx.Batch{}
 		for _, cl := range batch {
-			serr := send(ctx, cl.d)
 			attempts := cl.d.Attempts + 1
 			switch {
-			case serr == nil:
+			case cl.err == nil:
 				delivered++
-				_, err = tx.Exec(ctx, `UPDATE outbox SET status = 'delivered', attempts = $2, delivered_at = $3, last_error = '' WHERE id = $1`, cl.row, attempts, c.now())
+				b.Queue(`UPDATE outbox SET status = 'delivered', attempts = $2, delivered_at = $3, last_error = '' WHERE id = $1`, cl.row, attempts, c.now())
 			case attempts >= maxAttempts:
 				failed++
-				_, err = tx.Exec(ctx, `UPDATE outbox SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1`, cl.row, attempts, truncate(serr.Error(), 500))
+				b.Queue(`UPDATE outbox SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1`, cl.row, attempts, truncate(cl.err.Error(), 500))
 			default:
 				backoff := time.Second << min(attempts, 12)
 				if backoff > time.Hour {
 					backoff = time.Hour
 				}
-				_, err = tx.Exec(ctx, `UPDATE outbox SET attempts = $2, next_at = $3, last_error = $4 WHERE id = $1`, cl.row, attempts, c.now().Add(backoff), truncate(serr.Error(), 500))
-			}
-			if err != nil {
-				return err
+				b.Queue(`UPDATE outbox SET attempts = $2, next_at = $3, last_error = $4 WHERE id = $1`, cl.row, attempts, c.now().Add(backoff), truncate(cl.err.Error(), 500))
 			}
 		}
-		return nil
+		return tx.SendBatch(ctx, b).Close()
 	})
-	return delivered, failed, err
+	if err != nil {
+		delivered, failed = 0, 0
+	}
+	return delivered, failed, claimedN, err
 }
 
 func truncate(s string, n int) string {
