@@ -8,9 +8,20 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/screening"
+)
+
+// The one-row inserts of a submission, combined across a group (coalesce).
+var (
+	insertAssessmentSQL = coalescable(`INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language,
+		answers, result, total, severity, administered_by, started_at, completed_at, created_by, session_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`)
+	insertFlagSQL = coalescable(`INSERT INTO flags (id, subject_id, assessment_id, source, code, level, item, raised_at, deadline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`)
+	insertOutboxSQL = coalescable(`INSERT INTO outbox (delivery_id, endpoint, topic, payload) VALUES ($1, $2, $3, $4)`)
 )
 
 // NewAssessment is a scored administration to store.
@@ -25,22 +36,20 @@ func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a casewor
 	if err != nil {
 		return casework.Assessment{}, err
 	}
-	var session *uuid.UUID
+	var session pgtype.UUID
 	if a.SessionID != "" {
 		u, err := uuid.Parse(a.SessionID)
 		if err != nil {
 			return casework.Assessment{}, err
 		}
-		session = &u
+		session = pgUUID(u)
 	}
 	now := t.c.now().UTC()
 	if t.wrote != nil {
 		t.wrote[sid] = true
 	}
-	t.later(`INSERT INTO assessments (id, subject_id, instrument, instrument_version, content_hash, engine_version, language,
-		answers, result, total, severity, administered_by, started_at, completed_at, created_by, session_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		id, sid, a.Instrument, a.Version, a.ContentHash, a.EngineVersion, a.Language,
+	t.later(insertAssessmentSQL,
+		pgUUID(id), pgUUID(sid), a.Instrument, a.Version, a.ContentHash, a.EngineVersion, a.Language,
 		t.seal(a.Answers, "assessments", "answers", id.String()), a.Result, a.Total, nullString(a.Severity),
 		a.AdministeredBy, a.StartedAt, a.CompletedAt, t.p.Actor(), session)
 	t.Resource("assessment", id.String(), subj.ID)
@@ -52,9 +61,9 @@ func (t *Tx) AddAssessment(ctx context.Context, subj casework.Subject, a casewor
 	}
 	codes := make([]string, 0, len(a.Flags))
 	for _, f := range a.Flags {
-		f.ID, f.AssessmentID = uuid.New().String(), id.String()
-		t.later(`INSERT INTO flags (id, subject_id, assessment_id, source, code, level, item, raised_at, deadline)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, f.ID, sid, id, f.Source, f.Code, string(f.Level), f.Item, f.RaisedAt, f.Deadline)
+		fid := uuid.New()
+		f.ID, f.AssessmentID = fid.String(), id.String()
+		t.later(insertFlagSQL, pgUUID(fid), pgUUID(sid), pgUUID(id), f.Source, f.Code, string(f.Level), f.Item, f.RaisedAt, f.Deadline)
 		if err := t.notify(ctx, "flag.raised", f, ""); err != nil {
 			return casework.Assessment{}, err
 		}
@@ -111,10 +120,14 @@ func (t *Tx) notify(ctx context.Context, topic string, f casework.Flag, audience
 		return err
 	}
 	for _, ep := range t.c.endpoints {
-		t.later(`INSERT INTO outbox (delivery_id, endpoint, topic, payload) VALUES ($1, $2, $3, $4)`, uuid.New(), ep, topic, payload)
+		t.later(insertOutboxSQL, pgUUID(uuid.New()), ep, topic, payload)
 	}
 	return nil
 }
+
+// pgUUID is u as pgx encodes it directly (a uuid.UUID goes through its
+// driver.Valuer string and a failed binary plan first).
+func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true} }
 
 func nullString(s string) *string {
 	if s == "" {

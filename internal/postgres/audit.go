@@ -19,10 +19,10 @@ type AuditStore struct{ db *DB }
 // NewAuditStore returns the audit store on db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 
-const insertAuditSQL = `WITH e AS (
+var insertAuditSQL = coalescable(`WITH e AS (
 	INSERT INTO audit_events (actor, role, action, resource_type, resource_id, subject, outcome, request_id, detail)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::jsonb, '{}'::jsonb)) RETURNING id)
-INSERT INTO audit_pending (event_id) SELECT id FROM e RETURNING event_id`
+INSERT INTO audit_pending (event_id) SELECT id FROM e RETURNING event_id`)
 
 // recordAudit appends ev inside tx: no audit, no change.
 func recordAudit(ctx context.Context, tx pgx.Tx, ev audit.Event) (int64, error) {

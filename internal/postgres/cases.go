@@ -309,8 +309,8 @@ func begin(ctx context.Context, conn *pgx.Conn, stmt string, op Op) (*prefetched
 	return pre, translate(err)
 }
 
-const insertIdemSQL = `INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
-	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`
+var insertIdemSQL = coalescable(`INSERT INTO idempotency_keys (client, key, request_hash, status, body, expires_at)
+	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`)
 
 // handConn acquires a connection for a transaction driven by hand (BEGIN
 // and COMMIT sent in batches of their own). Defer release with whether the

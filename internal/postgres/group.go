@@ -264,9 +264,10 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		it.rep, it.err = rep, nil
 	}
 	w.pending.Queue("COMMIT")
-	br = conn.SendBatch(ctx, w.pending)
+	final := coalesce(w.pending)
+	br = conn.SendBatch(ctx, final)
 	var tag pgconn.CommandTag
-	for range w.pending.QueuedQueries {
+	for range final.QueuedQueries {
 		if tag, err = br.Exec(); err != nil {
 			break
 		}
