@@ -16,6 +16,7 @@ SUBJECTS=${SUBJECTS:-2000} # submissions are spread over this many people
 MIX=${MIX:-realistic}      # or light: the old 0-1 answers, item 9 always 0
 RETRY=${RETRY:-0.1}        # share of requests resending a key in the retry run
 PROFILE=${PROFILE:-}       # a directory: keep the server's CPU profile of the main run and PostgreSQL's top statements there
+PGCONF=${PGCONF:-}         # with PROFILE: a line added to postgresql.conf (a diagnosis, e.g. "synchronous_commit = off")
 
 if [ "${BENCH_GO:-1}" != 0 ]; then
 echo "== Go benchmarks (scoring, model inference, request decoding)"
@@ -40,7 +41,7 @@ if [ -n "$PROFILE" ]; then
 	psql -qtA "$URL" -c "ALTER SYSTEM SET shared_preload_libraries = pg_stat_statements, auto_explain" >/dev/null
 	printf '%s\n' "pg_stat_statements.track = 'all'" "log_checkpoints = on" "log_autovacuum_min_duration = 0" \
 		"log_line_prefix = '%m [%p] '" \
-		"auto_explain.log_min_duration = '15ms'" >>"$dir/pg/data/postgresql.conf"
+		"auto_explain.log_min_duration = '15ms'" "track_wal_io_timing = on" ${PGCONF:+"$PGCONF"} >>"$dir/pg/data/postgresql.conf"
 	scripts/localpg.sh stop "$dir/pg" >/dev/null 2>&1
 	URL=$(LOCALPG_MAX_CONNECTIONS=200 scripts/localpg.sh start "$dir/pg" 2>/dev/null)
 	psql -qtA "$URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
@@ -98,15 +99,27 @@ if [ -n "$PROFILE" ]; then
 	psql -qtA "$URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
 	(sleep 2 && curl -sf -o "$PROFILE/server.pprof" "http://$SUNPATH_DEBUG_ADDR/debug/pprof/profile?seconds=$((SECONDS_RUN - 4))") &
 	PROF=$!
+	(sleep 2 && curl -sf -o "$PROFILE/allocs.pprof" "http://$SUNPATH_DEBUG_ADDR/debug/pprof/allocs?seconds=$((SECONDS_RUN - 4))") &
+	ALLOCS=$!
 fi
 bin/sunpath-load -url "$BASE" -key "$KEY" -conns "$CONNS" -subjects "$SUBJECTS" -mix "$MIX" -duration "${SECONDS_RUN}s" -json \
 	${PROFILE:+-trace "$PROFILE/latency.csv"} >"$dir/load.json"
 if [ -n "$PROFILE" ]; then
-	wait "$PROF"
-	psql -q "$URL" -c "SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS ms_each, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
-		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" >"$PROFILE/statements.txt"
+	wait "$PROF" "$ALLOCS"
+	# Statements by their first 100 characters (a multi-row insert's
+	# variants for 1…32 rows are one line), with time per row.
+	psql -q "$URL" -c "SELECT sum(calls) AS calls, round(sum(total_exec_time)::numeric) AS ms, sum(rows) AS rows,
+		round((1000 * sum(total_exec_time) / greatest(sum(rows), sum(calls)))::numeric, 1) AS us_per_row, q AS query
+		FROM (SELECT *, left(regexp_replace(query, '\s+', ' ', 'g'), 100) AS q FROM pg_stat_statements) s
+		GROUP BY q ORDER BY ms DESC LIMIT 25" >"$PROFILE/statements.txt"
+	psql -q "$URL" -c "SELECT c.relname, s.n_live_tup AS rows, pg_size_pretty(pg_relation_size(s.relid)) AS heap,
+		pg_size_pretty(pg_indexes_size(s.relid)) AS indexes, pg_size_pretty(coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0)) AS toast
+		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid ORDER BY pg_total_relation_size(s.relid) DESC LIMIT 10" \
+		-c "SELECT round(avg(pg_column_size(result))) AS result_bytes, round(avg(pg_column_size(answers))) AS answers_bytes FROM assessments" \
+		-c "SELECT round(avg(pg_column_size(body))) AS reply_bytes FROM idempotency_keys" \
+		-c "SELECT wal_records, wal_bytes, wal_write, wal_sync, round(wal_sync_time::numeric / greatest(wal_sync, 1), 2) AS ms_per_sync FROM pg_stat_wal" >>"$PROFILE/statements.txt"
 	cp "$dir/pg/log" "$PROFILE/postgres.log"
-	echo "profile: $PROFILE/server.pprof (go tool pprof -top bin/sunpath $PROFILE/server.pprof), $PROFILE/statements.txt, $PROFILE/latency.csv"
+	echo "profile: $PROFILE/server.pprof (go tool pprof -top bin/sunpath $PROFILE/server.pprof), $PROFILE/allocs.pprof, $PROFILE/statements.txt, $PROFILE/latency.csv"
 fi
 # The audit sealer works behind the writes: wait until every event is in
 # the hash chain, so that the CPU below includes sealing them.

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -35,8 +37,24 @@ func newServeCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tuneGC()
 			return serve(cmd.Context(), c, cfg)
 		},
+	}
+}
+
+// tuneGC trades memory for CPU unless GOGC or GOMEMLIMIT say otherwise: the
+// collector runs when the heap has grown by 400 % (not 100 %) over what
+// survived the last collection, and harder as the heap nears 384 MiB (a
+// soft limit: the deployment's GOMEMLIMIT takes its place). The live heap of
+// a replica is tens of MiB; at the default, collection took about a fifth of
+// the server's CPU under the realistic load (make bench PROFILE=…).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(384 << 20)
 	}
 }
 
