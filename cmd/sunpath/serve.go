@@ -45,7 +45,7 @@ func newServeCmd(c *cli) *cobra.Command {
 
 // tuneGC trades memory for CPU unless GOGC or GOMEMLIMIT say otherwise: the
 // collector runs when the heap has grown by 400 % (not 100 %) over what
-// survived the last collection, and harder as the heap nears 384 MiB (a
+// survived the last collection, and harder as the heap nears 256 MiB (a
 // soft limit: the deployment's GOMEMLIMIT takes its place). The live heap of
 // a replica is tens of MiB; at the default, collection took about a fifth of
 // the server's CPU under the realistic load (make bench PROFILE=…).
@@ -54,7 +54,7 @@ func tuneGC() {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(384 << 20)
+		debug.SetMemoryLimit(256 << 20)
 	}
 }
 
