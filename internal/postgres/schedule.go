@@ -202,18 +202,19 @@ func (t *Tx) Due(ctx context.Context, f casework.DueFilter) ([]casework.Due, err
 }
 
 // overdueCountSQL counts the overdue due rows and the subjects they are
-// of, each stream an index range scan over the overdue rows only.
+// of (by their case-system ids, which the schedule indexes hold), each
+// stream an index-only range scan over the overdue rows only.
 func overdueCountSQL(p auth.Principal) string {
 	vis := scheduleVisible(p)
 	var parts []string
 	for _, t := range scheduleTiers {
-		parts = append(parts, fmt.Sprintf(`SELECT c.subject_id FROM screening_schedule c
+		parts = append(parts, fmt.Sprintf(`SELECT c.external_id FROM screening_schedule c
 			WHERE c.tier = '%s' AND c.last_at IS NOT NULL AND c.last_at < $10::timestamptz - make_interval(secs => %s::float8) AND %s`, t.tier, t.secs, vis))
 	}
-	parts = append(parts, `SELECT c.subject_id FROM screening_schedule c
+	parts = append(parts, `SELECT c.external_id FROM screening_schedule c
 			WHERE c.last_at IS NULL AND c.start < $10::timestamptz - make_interval(secs => $5::float8) AND `+vis,
-		`SELECT u.subject_id FROM follow_ups u JOIN subjects s ON s.id = u.subject_id WHERE u.due < $10 AND `+followUpVisible(p))
-	return `SELECT count(*), count(DISTINCT subject_id) FROM (` + strings.Join(parts, "\n\t\tUNION ALL ") + `) o`
+		`SELECT s.external_id FROM follow_ups u JOIN subjects s ON s.id = u.subject_id WHERE u.due < $10 AND `+followUpVisible(p))
+	return `SELECT count(*), count(DISTINCT external_id) FROM (` + strings.Join(parts, "\n\t\tUNION ALL ") + `) o`
 }
 
 // TrendPoint is one result in a subject's series for an instrument.
