@@ -166,6 +166,7 @@ func defaults() map[string]any {
 		"jobs.escalate_interval":     "15s",
 		"jobs.deliver_interval":      "2s",
 		"jobs.dashboard_interval":    "1m0s",
+		"reports.time_zone":          "",
 
 		// Hardening (issue 17).
 		"http.unauthenticated_per_second": h.UnauthenticatedRate,
@@ -345,6 +346,13 @@ func loadConfig(c *cli, v *viper.Viper, file string) (Config, error) {
 	cfg.Jobs = JobsConfig{Seal: p.dur("jobs.seal_interval"), Escalate: p.dur("jobs.escalate_interval"), Deliver: p.dur("jobs.deliver_interval"),
 		Dashboard: p.dur("jobs.dashboard_interval")}
 	cfg.Policy.DashboardMaxAge = 3 * cfg.Jobs.Dashboard
+	if tz := p.str("reports.time_zone"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			p.fail("reports.time_zone", "must be an IANA time zone such as Asia/Shanghai")
+		}
+		cfg.Policy.Location = loc
+	}
 	return cfg, p.err
 }
 

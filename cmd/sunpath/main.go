@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // reports.time_zone works without the system's zone files
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

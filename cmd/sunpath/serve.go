@@ -194,7 +194,7 @@ func serve(ctx context.Context, c *cli, cfg Config) error {
 	// The web UI answers every path outside the API's own.
 	ui, err := web.New(web.Config{
 		CookieSecure: cfg.HTTP.CookieSecure, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default,
+		ModelsDir: cfg.Models.Dir, DefaultModel: cfg.Models.Default, Location: cfg.Policy.Location,
 	}, web.Deps{Log: log, Auth: authSvc, Casework: svc, Catalog: catalog, Models: models, Refusals: refusals})
 	if err != nil {
 		return err

@@ -113,15 +113,8 @@ func (s *Service) Dashboard(ctx context.Context, c Call, q DashboardQuery) (Over
 	return oversightRead(ctx, s, c, "dashboard.read", func(tx Tx) (Oversight, error) {
 		tx.Resource("dashboard", "", "")
 		if scope, ok := rollupScope(c.Principal); ok && rolled && s.policy.DashboardMaxAge > 0 {
-			o, found, err := s.rolledUp(ctx, tx, scope, now)
-			if err != nil {
-				return o, err
-			}
-			if found {
-				if !period { // another period (a month): its per-unit outcomes, live
-					o.From, o.To = f.From, f.To
-					o.Units, err = tx.Outcomes(ctx, f)
-				}
+			o, found, err := s.rolledUp(ctx, tx, scope, now, !period, f)
+			if err != nil || found {
 				return o, err
 			}
 		}

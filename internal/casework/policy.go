@@ -38,6 +38,24 @@ type Policy struct {
 	// DashboardMaxAge is how old a dashboard rollup may be and still be
 	// shown (RefreshDashboards); 0: dashboards are always computed live.
 	DashboardMaxAge time.Duration
+	// Location is the time zone of calendar reports (the month of the
+	// web's dashboard, rolled up as of each refresh); time.Local when nil.
+	Location *time.Location
+}
+
+// location is p.Location, or time.Local.
+func (p Policy) location() *time.Location {
+	if p.Location == nil {
+		return time.Local
+	}
+	return p.Location
+}
+
+// MonthStart is the first moment of t's calendar month in the policy's
+// time zone.
+func (p Policy) MonthStart(t time.Time) time.Time {
+	t = t.In(p.location())
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, t.Location())
 }
 
 // DefaultPolicy returns the defaults used when a setting is not given.

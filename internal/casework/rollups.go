@@ -19,8 +19,9 @@ import (
 // says how old its figures are (Dashboard.AsOf); a rollup older than
 // Policy.DashboardMaxAge, another coverage window, or a counselor (a
 // caseload is small) is computed live. The list of overdue screenings is
-// always live (it costs its limit, not the caseload), and so are the
-// per-unit outcomes of a period other than the default (the web's month).
+// always live (it costs its limit, not the caseload); the per-unit outcomes
+// of the current calendar month (the web's month) are rolled up too, as of
+// the refresh, and those of any other period are computed live.
 
 // Rollup is the stored dashboard of one scope.
 type Rollup struct {
@@ -36,6 +37,15 @@ type rollupBody struct {
 	Responses []FlagResponse `json:"responses"`
 	ByUnit    []OverrideStat `json:"by_unit"`
 	ByReason  []OverrideStat `json:"by_reason"`
+	// Month is the per-unit outcomes of the calendar month of the refresh
+	// (Policy.Location), from its start to the refresh.
+	Month *rollupMonth `json:"month,omitempty"`
+}
+
+type rollupMonth struct {
+	From  time.Time     `json:"from"`
+	To    time.Time     `json:"to"`
+	Units []UnitOutcome `json:"units"`
 }
 
 // rollupScope is the rollup a principal's dashboard reads, if any.
@@ -52,8 +62,11 @@ func rollupScope(p auth.Principal) (string, bool) {
 }
 
 // rolledUp answers a dashboard from the stored rollup of scope, with the
-// live overdue list; found is false when there is none fresh enough.
-func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Time) (o Oversight, found bool, err error) {
+// live overdue list; found is false when there is none fresh enough. With
+// a period (from, to), the per-unit outcomes are those of the rolled-up
+// month when the period is the current month up to now (shown as of the
+// refresh), else computed live from f.
+func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Time, period bool, f DashboardFilter) (o Oversight, found bool, err error) {
 	r, found, err := tx.Rollup(ctx, scope)
 	if err != nil || !found || r.AsOf.After(now) || now.Sub(r.AsOf) > s.policy.DashboardMaxAge {
 		return o, false, err
@@ -63,6 +76,17 @@ func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Ti
 		return o, false, fmt.Errorf("rollup %s: %w", scope, err)
 	}
 	o = Oversight{Dashboard: b.Dashboard, Responses: b.Responses, ByUnit: b.ByUnit, ByReason: b.ByReason}
+	if period {
+		switch m := b.Month; {
+		case m != nil && f.From.Equal(m.From) && !f.To.Before(m.To) && !f.To.After(now):
+			o.From, o.To, o.Units = m.From, m.To, m.Units
+		default:
+			o.From, o.To = f.From, f.To
+			if o.Units, err = tx.Outcomes(ctx, f); err != nil {
+				return o, true, err
+			}
+		}
+	}
 	o.Overdue, err = s.overdueList(ctx, tx, now)
 	return o, true, err
 }
@@ -106,13 +130,19 @@ func (s *Service) RefreshDashboards(ctx context.Context, fresh time.Duration) (i
 	for _, p := range scopes {
 		scope, _ := rollupScope(p)
 		var o Oversight
+		month := &rollupMonth{From: s.policy.MonthStart(now).UTC(), To: now}
 		if err := s.store.Figures(ctx, p, func(tx Tx) (err error) {
-			o, err = s.figures(ctx, tx, f)
+			if o, err = s.figures(ctx, tx, f); err != nil {
+				return err
+			}
+			mf := f
+			mf.From, mf.To = month.From, month.To
+			month.Units, err = tx.Outcomes(ctx, mf)
 			return err
 		}); err != nil {
 			return 0, fmt.Errorf("rollup %s: %w", scope, err)
 		}
-		body, err := json.Marshal(rollupBody{Dashboard: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason})
+		body, err := json.Marshal(rollupBody{Dashboard: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason, Month: month})
 		if err != nil {
 			return 0, err
 		}

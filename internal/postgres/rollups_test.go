@@ -35,8 +35,14 @@ func TestDashboardRollups(t *testing.T) {
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Now: clock})
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calendar := casework.Policy{Location: shanghai} // the month of reports: November from 31 Oct 16:00 UTC
 	service := func(maxAge time.Duration) *casework.Service {
 		pol := casework.DefaultPolicy()
+		pol.Location = shanghai
 		pol.DashboardMaxAge = maxAge
 		pol.MaxBackdate = 365 * 24 * time.Hour
 		svc, err := casework.New(casework.Deps{Store: cases, Audit: postgres.NewAuditStore(db), Catalog: testfix.Catalog(t),
@@ -145,6 +151,30 @@ func TestDashboardRollups(t *testing.T) {
 			t.Errorf("%s, another period: as of %s, units %+v; want the rollup's time and the period's live outcomes %+v", scope, got.AsOf, got.Units, want.Units)
 		}
 	}
+	// The current calendar month up to now (the web's month): its per-unit
+	// outcomes are rolled up too, as of the refresh.
+	current := func() casework.DashboardQuery { return casework.DashboardQuery{From: calendar.MonthStart(now), To: now} }
+	monthAt := func(c casework.Call, to time.Time) []casework.UnitOutcome {
+		t.Helper()
+		o, err := live.Dashboard(ctx, c, casework.DashboardQuery{From: current().From, To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Units
+	}
+	rolledMonth := func(c casework.Call, refreshed time.Time) {
+		t.Helper()
+		got, err := rolled.Dashboard(ctx, c, current())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := monthAt(c, refreshed); !got.To.Equal(refreshed) || !got.From.Equal(current().From) || !cmp.Equal(got.Units, want) || len(want) == 0 {
+			t.Errorf("the current month: %s to %s, units %+v; want from %s as of the refresh %s, %+v", got.From, got.To, got.Units, current().From, refreshed, want)
+		}
+	}
+	for _, c := range calls {
+		rolledMonth(c, now.Add(-30*time.Second))
+	}
 	if n, err := rolled.RefreshDashboards(ctx, time.Hour); err != nil || n != 0 {
 		t.Fatalf("refresh within the fresh window: %d scopes, %v; want 0 (skipped)", n, err)
 	}
@@ -160,6 +190,10 @@ func TestDashboardRollups(t *testing.T) {
 	}
 	if o := dash(live, admin); o.OpenFlags["urgent"] != before+1 {
 		t.Fatalf("live dashboard: %d urgent flags, want %d", o.OpenFlags["urgent"], before+1)
+	}
+	rolledMonth(admin, refreshed) // the month's screenings as of the refresh: not this one yet
+	if cmp.Equal(monthAt(admin, now), monthAt(admin, refreshed)) {
+		t.Error("the month's live outcomes did not change with a screening in the month")
 	}
 	if got, want := dash(rolled, calls["unit:u1"]).Overdue, dash(live, calls["unit:u1"]).Overdue; !cmp.Equal(got, want) {
 		t.Fatalf("the overdue list of a rolled-up dashboard is not live:\n%s", cmp.Diff(want, got))
