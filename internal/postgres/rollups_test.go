@@ -153,7 +153,9 @@ func TestDashboardRollups(t *testing.T) {
 	}
 	// The current calendar month up to now (the web's month): its per-unit
 	// outcomes are rolled up too, as of the refresh.
-	current := func() casework.DashboardQuery { return casework.DashboardQuery{From: calendar.MonthStart(now), To: now} }
+	current := func() casework.DashboardQuery {
+		return casework.DashboardQuery{From: calendar.MonthStart(now), To: now}
+	}
 	monthAt := func(c casework.Call, to time.Time) []casework.UnitOutcome {
 		t.Helper()
 		o, err := live.Dashboard(ctx, c, casework.DashboardQuery{From: current().From, To: to})
