@@ -38,8 +38,9 @@ type rollupBody struct {
 	ByUnit    []OverrideStat `json:"by_unit"`
 	ByReason  []OverrideStat `json:"by_reason"`
 	// Month is the per-unit outcomes of the calendar month of the refresh
-	// (Policy.Location), from its start to the refresh.
-	Month *rollupMonth `json:"month,omitempty"`
+	// (Policy.Location), from its start to the refresh: a rollupMonth,
+	// decoded only for a read of that month.
+	Month json.RawMessage `json:"month,omitempty"`
 }
 
 type rollupMonth struct {
@@ -77,8 +78,14 @@ func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Ti
 	}
 	o = Oversight{Dashboard: b.Dashboard, Responses: b.Responses, ByUnit: b.ByUnit, ByReason: b.ByReason}
 	if period {
-		switch m := b.Month; {
-		case m != nil && f.From.Equal(m.From) && !f.To.Before(m.To) && !f.To.After(now):
+		var m rollupMonth
+		if len(b.Month) > 0 {
+			if err := json.Unmarshal(b.Month, &m); err != nil {
+				return o, false, fmt.Errorf("rollup %s: %w", scope, err)
+			}
+		}
+		switch {
+		case len(b.Month) > 0 && f.From.Equal(m.From) && !f.To.Before(m.To) && !f.To.After(now):
 			o.From, o.To, o.Units = m.From, m.To, m.Units
 		default:
 			o.From, o.To = f.From, f.To
@@ -142,7 +149,11 @@ func (s *Service) RefreshDashboards(ctx context.Context, fresh time.Duration) (i
 		}); err != nil {
 			return 0, fmt.Errorf("rollup %s: %w", scope, err)
 		}
-		body, err := json.Marshal(rollupBody{Dashboard: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason, Month: month})
+		m, err := json.Marshal(month)
+		if err != nil {
+			return 0, err
+		}
+		body, err := json.Marshal(rollupBody{Dashboard: o.Dashboard, Responses: o.Responses, ByUnit: o.ByUnit, ByReason: o.ByReason, Month: m})
 		if err != nil {
 			return 0, err
 		}

@@ -226,6 +226,34 @@ func TestGroupedUnits(t *testing.T) {
 	}
 }
 
+// A group's assessments are one INSERT (coalesce), and each schedule row
+// ends at the person's newest result in it (S-3 three times, S-4 once),
+// whatever the order of the rows. Broken once (with a statement-level
+// trigger tried and left: no cheaper than the row trigger): the oldest taken.
+func TestGroupScheduleTakesTheNewest(t *testing.T) {
+	t.Parallel()
+	cases, conn := groupEnv(t)
+	out := submitGrouped(t, cases, []submission{
+		{p: admin, subject: "S-3", severity: "minimal", key: "a"},
+		{p: admin, subject: "S-4", severity: "mild", key: "b"},
+		{p: admin, subject: "S-3", severity: "mild", key: "c"},
+		{p: admin, subject: "S-3", severity: "minimal", key: "d"},
+	})
+	for i, o := range out {
+		if o.err != nil {
+			t.Fatalf("unit %d: %v", i, o.err)
+		}
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT xmin::text) FROM assessments`); n != 1 {
+		t.Errorf("assessments written by %d transactions, want 1", n)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM screening_schedule c
+		JOIN (SELECT subject_id, instrument, max(completed_at) AS newest FROM assessments GROUP BY 1, 2) a USING (subject_id, instrument)
+		WHERE c.last_at = a.newest`); n != 2 {
+		t.Errorf("%d schedule rows at their person's newest result, want 2 (S-3, S-4)", n)
+	}
+}
+
 // When the group transaction fails (here: one unit repeats an Idempotency-Key
 // already used, another repeats a key of the same group), every unit runs
 // again on its own: the repeats replay the first replies, the rest are
