@@ -122,6 +122,10 @@ type Call struct {
 type Outcome struct {
 	Replayed bool // the result is the first request's, replayed
 	Created  bool // something new was stored
+	// JSON, when set, is the result exactly as encoding/json encodes it
+	// (an idempotent write encodes it for its stored reply): a front end
+	// may send it instead of encoding the result again.
+	JSON []byte
 }
 
 // unit is how a use case runs in the store.
@@ -186,7 +190,11 @@ func run[T any](ctx context.Context, s *Service, c Call, u unit, fn func(Tx) (T,
 		}
 		return v, Outcome{Replayed: true}, nil
 	}
-	return out, Outcome{Created: true}, nil
+	o := Outcome{Created: true}
+	if u.persist == nil {
+		o.JSON = rep.Body
+	}
+	return out, o, nil
 }
 
 // read runs fn as one audited read.

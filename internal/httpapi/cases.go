@@ -167,7 +167,7 @@ func (s *Server) createAssessment(c *gin.Context) {
 	out, o, err := s.deps.Casework.SubmitAssessment(c.Request.Context(), cl, id, casework.AssessmentInput{Instrument: req.Instrument,
 		Answers: req.Answers, Language: req.Language, Population: req.Population, StartedAt: req.StartedAt, CompletedAt: req.CompletedAt,
 		AdministeredBy: req.AdministeredBy})
-	s.reply(c, http.StatusCreated, out, o, err)
+	s.replyEncoded(c, http.StatusCreated, out, o, err)
 }
 
 type assessmentList struct {

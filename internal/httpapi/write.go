@@ -62,6 +62,19 @@ func (s *Server) reply(c *gin.Context, status int, v any, out casework.Outcome, 
 	c.JSON(status, v)
 }
 
+// replyEncoded is reply for a handler that sends the use case's result as
+// it is: the JSON the use case already encoded (Outcome.JSON) is sent
+// instead of encoding it again.
+func (s *Server) replyEncoded(c *gin.Context, status int, v any, out casework.Outcome, err error) {
+	if err != nil || len(out.JSON) == 0 {
+		s.reply(c, status, v, out, err)
+		return
+	}
+	c.Set(ctxAudited, true)
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, "application/json; charset=utf-8", out.JSON)
+}
+
 // answer is reply for reads and updates (no replay).
 func (s *Server) answer(c *gin.Context, v any, err error) {
 	s.reply(c, http.StatusOK, v, casework.Outcome{}, err)
