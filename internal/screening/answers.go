@@ -3,6 +3,7 @@ package screening
 import (
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -76,6 +77,33 @@ func (a Answer) MarshalJSON() ([]byte, error) {
 // Answers maps item ids to answers. It never prints its contents through fmt
 // or slog: answers are among the most sensitive data Sunpath holds.
 type Answers map[string]Answer
+
+// MarshalJSON encodes the answers as encoding/json encodes the map (keys
+// sorted, strings escaped alike), without its reflection.
+func (as Answers) MarshalJSON() ([]byte, error) { return as.AppendJSON(nil), nil }
+
+// AppendJSON appends the answers' JSON object, keys sorted, to b.
+func (as Answers) AppendJSON(b []byte) []byte {
+	if as == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(as))
+	for k := range as {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		v, _ := as[k].MarshalJSON()
+		b = append(b, v...)
+	}
+	return append(b, '}')
+}
 
 // LogValue keeps answers out of logs, even by accident.
 func (Answers) LogValue() slog.Value { return slog.StringValue("[redacted]") }
