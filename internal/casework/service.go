@@ -26,6 +26,7 @@ type Service struct {
 	policy       Policy
 	metrics      Metrics
 	now          func() time.Time
+	rollups      rollupCache
 }
 
 // Metrics hears of what committed use cases did, for counters; nil is a

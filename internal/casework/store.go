@@ -195,7 +195,10 @@ type Tx interface {
 	Dashboard(ctx context.Context, f DashboardFilter) (Dashboard, error)
 	// Rollup returns the stored dashboard rollup of a scope (found false
 	// when there is none).
-	Rollup(ctx context.Context, scope string) (r Rollup, found bool, err error)
+	//
+	// With have set to the AsOf of a copy the caller holds, a rollup of that
+	// same moment comes without its Body (the caller's copy is current).
+	Rollup(ctx context.Context, scope string, have time.Time) (r Rollup, found bool, err error)
 	// PutStaffName sets a staff account's name (ErrNotFound: no account).
 	PutStaffName(ctx context.Context, username, name string) error
 	// Outcomes counts, per unit, screening and intervention in a period.

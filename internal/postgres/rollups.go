@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -55,9 +56,10 @@ func (c *Cases) PutRollups(ctx context.Context, rs []casework.Rollup) error {
 
 // Rollup returns the stored rollup of scope; found is false when there is
 // none.
-func (t *Tx) Rollup(ctx context.Context, scope string) (r casework.Rollup, found bool, err error) {
+func (t *Tx) Rollup(ctx context.Context, scope string, have time.Time) (r casework.Rollup, found bool, err error) {
 	r.Scope = scope
-	err = t.tx.QueryRow(ctx, `SELECT as_of, body FROM dashboard_rollups WHERE scope = $1`, scope).Scan(&r.AsOf, &r.Body)
+	err = t.tx.QueryRow(ctx, `SELECT as_of, CASE WHEN as_of = $2 THEN NULL ELSE body END FROM dashboard_rollups WHERE scope = $1`,
+		scope, have).Scan(&r.AsOf, &r.Body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
 	}

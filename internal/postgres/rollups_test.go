@@ -135,6 +135,13 @@ func TestDashboardRollups(t *testing.T) {
 		}
 	}
 	same(now)
+	// A rollup is decoded once per refresh and held; what a reader changes
+	// in its copy (the web names units in place) does not reach the next.
+	mine := dash(rolled, admin)
+	mine.Units[0].Name, mine.Tiers["strict"] = "changed", 99
+	if again := dash(rolled, admin); again.Units[0].Name == "changed" || again.Tiers["strict"] == 99 {
+		t.Errorf("a reader's change reached the held rollup: %+v, %v", again.Units[0], again.Tiers)
+	}
 	// Another period (the web's month) reads the rollup but for its
 	// per-unit outcomes, computed live for that period.
 	month := casework.DashboardQuery{From: now.AddDate(0, 0, -40), To: now.AddDate(0, 0, -10)}
