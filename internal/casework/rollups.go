@@ -63,8 +63,35 @@ type rollupCache struct {
 }
 
 type heldRollup struct {
-	asOf time.Time
-	body rollupBody
+	asOf  time.Time
+	body  rollupBody
+	month *rollupMonth // body.Month decoded, once asked for
+}
+
+// month returns the decoded month of the held rollup of scope as of asOf
+// (raw: its JSON), decoding and holding it the first time; nil when the
+// rollup has none.
+func (c *rollupCache) month(scope string, asOf time.Time, raw json.RawMessage) (*rollupMonth, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	h, ok := c.scopes[scope]
+	c.mu.Unlock()
+	if ok && h.asOf.Equal(asOf) && h.month != nil {
+		return h.month, nil
+	}
+	m := &rollupMonth{}
+	if err := json.Unmarshal(raw, m); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if h, ok := c.scopes[scope]; ok && h.asOf.Equal(asOf) {
+		h.month = m
+		c.scopes[scope] = h
+	}
+	c.mu.Unlock()
+	return m, nil
 }
 
 func (c *rollupCache) get(scope string) (heldRollup, bool) {
@@ -130,15 +157,13 @@ func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Ti
 	b = b.clone()
 	o = Oversight{Dashboard: b.Dashboard, Responses: b.Responses, ByUnit: b.ByUnit, ByReason: b.ByReason}
 	if period {
-		var m rollupMonth
-		if len(b.Month) > 0 {
-			if err := json.Unmarshal(b.Month, &m); err != nil {
-				return o, false, fmt.Errorf("rollup %s: %w", scope, err)
-			}
+		m, err := s.rollups.month(scope, r.AsOf, b.Month)
+		if err != nil {
+			return o, false, fmt.Errorf("rollup %s: %w", scope, err)
 		}
 		switch {
-		case len(b.Month) > 0 && f.From.Equal(m.From) && !f.To.Before(m.To) && !f.To.After(now):
-			o.From, o.To, o.Units = m.From, m.To, m.Units
+		case m != nil && f.From.Equal(m.From) && !f.To.Before(m.To) && !f.To.After(now):
+			o.From, o.To, o.Units = m.From, m.To, slices.Clone(m.Units)
 		default:
 			o.From, o.To = f.From, f.To
 			if o.Units, err = tx.Outcomes(ctx, f); err != nil {
