@@ -29,10 +29,12 @@ go build -o bin/sunpath-load ./cmd/sunpath-load
 dir=$(mktemp -d /tmp/sunpath-bench.XXXXXX)
 chmod 755 "$dir"
 cleanup() {
-	[ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
-	[ -n "${HOOK:-}" ] && kill "$HOOK" 2>/dev/null && wait "$HOOK" 2>/dev/null
+	local rc=$?
+	if [ -n "${SRV:-}" ]; then kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null || true; fi
+	if [ -n "${HOOK:-}" ]; then kill "$HOOK" 2>/dev/null; wait "$HOOK" 2>/dev/null || true; fi
 	scripts/localpg.sh stop "$dir/pg" >/dev/null 2>&1 || true
 	rm -rf "$dir"
+	exit "$rc"
 }
 trap cleanup EXIT
 URL=$(LOCALPG_MAX_CONNECTIONS=200 scripts/localpg.sh start "$dir/pg" 2>/dev/null)
