@@ -146,6 +146,16 @@ func submitGrouped(t *testing.T, cases *postgres.Cases, subs []submission) []out
 	return out
 }
 
+// noErrors fails t at the first unit of out that was refused.
+func noErrors(t *testing.T, out []outcome) {
+	t.Helper()
+	for i, o := range out {
+		if o.err != nil {
+			t.Fatalf("unit %d: %v", i, o.err)
+		}
+	}
+}
+
 // holdGroup occupies the store's only group transaction until release is
 // called (and returns once the holding unit is answered), so that units sent
 // meanwhile queue up for the next group together.
@@ -239,11 +249,7 @@ func TestGroupScheduleTakesTheNewest(t *testing.T) {
 		{p: admin, subject: "S-3", severity: "mild", key: "c"},
 		{p: admin, subject: "S-3", severity: "minimal", key: "d"},
 	})
-	for i, o := range out {
-		if o.err != nil {
-			t.Fatalf("unit %d: %v", i, o.err)
-		}
-	}
+	noErrors(t, out)
 	if n := count(t, conn, `SELECT count(DISTINCT xmin::text) FROM assessments`); n != 1 {
 		t.Errorf("assessments written by %d transactions, want 1", n)
 	}
@@ -409,11 +415,7 @@ func TestGroupPrefetchesHistory(t *testing.T) {
 		{p: admin, subject: "S-4", severity: "severe", key: "b"},
 		{p: admin, subject: "S-4", severity: "severe", key: "c"},
 	})
-	for i, o := range out {
-		if o.err != nil {
-			t.Fatalf("unit %d: %v", i, o.err)
-		}
-	}
+	noErrors(t, out)
 	if len(out[0].flags) != 0 {
 		t.Errorf("S-3 (last result mild): flags %v, want none", out[0].flags)
 	}
