@@ -174,18 +174,24 @@ func (s *Service) store1(ctx context.Context, tx Tx, c Call, subj Subject, sc Sc
 func (s *Service) historyReads(sc Scored) []HistoryRead {
 	var hs []HistoryRead
 	for _, r := range s.policy.Rules {
-		if sc.Def.ID == r.Instrument && slices.Contains(r.Severities, sc.Result.Severity) && r.Count > 1 {
+		if r.qualifies(sc) && r.Count > 1 {
 			hs = append(hs, HistoryRead{Instrument: r.Instrument, N: r.Count - 1, Code: r.Code})
 		}
 	}
 	return hs
 }
 
+// qualifies reports whether sc is a result r counts: of its instrument,
+// with one of its severities.
+func (r ConsecutiveRule) qualifies(sc Scored) bool {
+	return sc.Def.ID == r.Instrument && slices.Contains(r.Severities, sc.Result.Severity)
+}
+
 // consecutive reports whether the new result and the r.Count−1 results of
 // r.Instrument before it all have one of r.Severities, with no flag of the
 // rule unresolved. It asks the store only when the new result qualifies.
 func (s *Service) consecutive(ctx context.Context, tx Tx, subj Subject, r ConsecutiveRule, sc Scored) (bool, error) {
-	if sc.Def.ID != r.Instrument || !slices.Contains(r.Severities, sc.Result.Severity) {
+	if !r.qualifies(sc) {
 		return false, nil
 	}
 	if r.Count <= 1 {

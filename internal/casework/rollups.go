@@ -94,11 +94,11 @@ func (c *rollupCache) month(scope string, asOf time.Time, raw json.RawMessage) (
 	return m, nil
 }
 
-func (c *rollupCache) get(scope string) (heldRollup, bool) {
+// get returns the held rollup of scope (zero when none is held).
+func (c *rollupCache) get(scope string) heldRollup {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h, ok := c.scopes[scope]
-	return h, ok
+	return c.scopes[scope]
 }
 
 func (c *rollupCache) put(scope string, asOf time.Time, b rollupBody) {
@@ -141,13 +141,13 @@ func rollupScope(p auth.Principal) (string, bool) {
 // month when the period is the current month up to now (shown as of the
 // refresh), else computed live from f.
 func (s *Service) rolledUp(ctx context.Context, tx Tx, scope string, now time.Time, period bool, f DashboardFilter) (o Oversight, found bool, err error) {
-	held, have := s.rollups.get(scope)
+	held := s.rollups.get(scope)
 	r, found, err := tx.Rollup(ctx, scope, held.asOf)
 	if err != nil || !found || r.AsOf.After(now) || now.Sub(r.AsOf) > s.policy.DashboardMaxAge {
 		return o, false, err
 	}
 	b := held.body
-	if !have || r.Body != nil || !held.asOf.Equal(r.AsOf) {
+	if r.Body != nil { // not the rollup held (or none is)
 		b = rollupBody{}
 		if err := json.Unmarshal(r.Body, &b); err != nil {
 			return o, false, fmt.Errorf("rollup %s: %w", scope, err)

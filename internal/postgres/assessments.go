@@ -94,16 +94,18 @@ func (t *Tx) RecentSeverities(ctx context.Context, subj casework.Subject, instru
 
 // historySQL reads the severities of subject $1's last $3 results of
 // instrument $2, newest first, and whether a flag with code $4 is unresolved.
-const historySQL = `SELECT coalesce((SELECT array_agg(coalesce(severity, '')) FROM (SELECT severity FROM assessments
-	  WHERE subject_id = $1 AND instrument = $2 ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier), '{}'),
-	EXISTS (SELECT 1 FROM flags WHERE subject_id = $1 AND code = $4 AND status <> 'resolved')`
+var historySQL = historyOf("$1")
 
 // historyByExternalSQL is historySQL for the subject with external id $1
 // (read with BEGIN, before the subject's internal id is known).
-const historyByExternalSQL = `SELECT coalesce((SELECT array_agg(coalesce(a.severity, '')) FROM (SELECT severity FROM assessments a
-	  WHERE a.subject_id = s.id AND a.instrument = $2 ORDER BY a.completed_at DESC, a.created_at DESC LIMIT $3) a), '{}'),
-	EXISTS (SELECT 1 FROM flags f WHERE f.subject_id = s.id AND f.code = $4 AND f.status <> 'resolved')
-	FROM subjects s WHERE s.external_id = $1`
+var historyByExternalSQL = historyOf("(SELECT id FROM subjects WHERE external_id = $1)")
+
+// historyOf is historySQL for the subject id subject.
+func historyOf(subject string) string {
+	return `SELECT coalesce((SELECT array_agg(coalesce(severity, '')) FROM (SELECT severity FROM assessments
+	  WHERE subject_id = ` + subject + ` AND instrument = $2 ORDER BY completed_at DESC, created_at DESC LIMIT $3) earlier), '{}'),
+	EXISTS (SELECT 1 FROM flags WHERE subject_id = ` + subject + ` AND code = $4 AND status <> 'resolved')`
+}
 
 // notify queues one outbox row per endpoint. Payloads carry identifiers and
 // codes only: never names, answers or notes.

@@ -49,33 +49,33 @@ func coalescable(sql string) string {
 		}
 	}
 	m := &multiRow{head: sql[:start], row: sql[start:end], tail: sql[end:], sql: map[int]string{}}
-	for _, p := range paramRE(m.row) {
-		m.params = max(m.params, p)
-	}
-	if m.params == 0 || len(paramRE(m.head+m.tail)) > 0 {
+	renumber(m.row, func(p int) int { m.params = max(m.params, p); return p })
+	outside := false
+	renumber(m.head+m.tail, func(p int) int { outside = true; return p })
+	if m.params == 0 || outside {
 		panic("coalescable: parameters outside the VALUES row in " + sql)
 	}
 	multiRows[sql] = m
 	return sql
 }
 
-// paramRE returns the numbers of the $n parameters in s.
-func paramRE(s string) []int {
-	var out []int
+// renumber returns s with each parameter $n written as $f(n).
+func renumber(s string, f func(int) int) string {
+	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			continue
-		}
 		j := i + 1
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		for s[i] == '$' && j < len(s) && s[j] >= '0' && s[j] <= '9' {
 			j++
 		}
-		if n, err := strconv.Atoi(s[i+1 : j]); err == nil {
-			out = append(out, n)
+		if j == i+1 {
+			b.WriteByte(s[i])
+			continue
 		}
+		n, _ := strconv.Atoi(s[i+1 : j])
+		b.WriteString("$" + strconv.Itoa(f(n)))
 		i = j - 1
 	}
-	return out
+	return b.String()
 }
 
 // forRows returns the statement inserting n rows.
@@ -85,29 +85,11 @@ func (m *multiRow) forRows(n int) string {
 	if s, ok := m.sql[n]; ok {
 		return s
 	}
-	var b strings.Builder
-	b.WriteString(m.head)
-	for r := 0; r < n; r++ {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		row := m.row
-		for i := 0; i < len(row); i++ {
-			if row[i] != '$' {
-				b.WriteByte(row[i])
-				continue
-			}
-			j := i + 1
-			for j < len(row) && row[j] >= '0' && row[j] <= '9' {
-				j++
-			}
-			p, _ := strconv.Atoi(row[i+1 : j])
-			b.WriteString("$" + strconv.Itoa(p+r*m.params))
-			i = j - 1
-		}
+	rows := make([]string, n)
+	for r := range rows {
+		rows[r] = renumber(m.row, func(p int) int { return p + r*m.params })
 	}
-	b.WriteString(m.tail)
-	m.sql[n] = b.String()
+	m.sql[n] = m.head + strings.Join(rows, ", ") + m.tail
 	return m.sql[n]
 }
 
