@@ -51,13 +51,26 @@ func (s *AuditStore) Record(ctx context.Context, ev audit.Event) error {
 	})
 }
 
+// sealReadSQL reads the first $1 events of the sealer's queue: the queue's
+// ids, then those events by primary key. As a join, the plan made with the
+// queue's statistics (which lag: its rows are replaced every second) merged
+// it with audit_events read from the trail's first event, a cost that grew
+// with the whole trail (measured: 62 µs an event after 75,000).
+const sealReadSQL = `SELECT e.id, e.at, e.actor, e.role, e.action, e.resource_type, e.resource_id, e.subject,
+	       e.outcome, e.request_id, e.detail::text
+	  FROM audit_events e
+	 WHERE e.id = ANY (ARRAY(SELECT event_id FROM audit_pending ORDER BY event_id LIMIT $1))
+	 ORDER BY e.id`
+
 // sealLock is the advisory lock key that makes one sealer run at a time
 // across all replicas.
 const sealLock = 7_270_001
 
 // Seal links up to max pending events into the chain, in event-id order,
-// and signs a checkpoint of the new head. It returns how many it sealed; 0
-// with no error when another replica holds the sealer lock.
+// and, with a signer, signs a checkpoint of the new head (also when nothing
+// was pending but the head has none yet: events sealed without a signer are
+// signed by the next run with one). It returns how many it sealed; 0 with
+// no error when another replica holds the sealer lock.
 func (s *AuditStore) Seal(ctx context.Context, signer *audit.Signer, max int) (int, error) {
 	n := 0
 	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
@@ -71,10 +84,7 @@ func (s *AuditStore) Seal(ctx context.Context, signer *audit.Signer, max int) (i
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT e.id, e.at, e.actor, e.role, e.action, e.resource_type, e.resource_id, e.subject,
-			       e.outcome, e.request_id, e.detail::text
-			  FROM audit_pending p JOIN audit_events e ON e.id = p.event_id
-			 ORDER BY e.id LIMIT $1`, max)
+		rows, err := tx.Query(ctx, sealReadSQL, max)
 		if err != nil {
 			return err
 		}
@@ -83,7 +93,14 @@ func (s *AuditStore) Seal(ctx context.Context, signer *audit.Signer, max int) (i
 			return err
 		}
 		if len(events) == 0 {
-			return nil
+			if signer == nil || seq == 0 {
+				return nil
+			}
+			var signed bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM audit_checkpoints WHERE seq = $1)`, seq).Scan(&signed); err != nil || signed {
+				return err
+			}
+			return s.checkpoint(ctx, tx, signer, seq, prev)
 		}
 		seqs := make([]int64, len(events))
 		ids := make([]int64, len(events))
@@ -102,17 +119,21 @@ func (s *AuditStore) Seal(ctx context.Context, signer *audit.Signer, max int) (i
 		if _, err := tx.Exec(ctx, `DELETE FROM audit_pending WHERE event_id = ANY($1)`, ids); err != nil {
 			return err
 		}
-		if signer != nil {
-			cp := signer.Sign(seq, prev, time.Now())
-			if _, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)`,
-				cp.Seq, cp.Hash, cp.At, cp.KeyID, cp.Signature); err != nil {
-				return err
-			}
-		}
 		n = len(events)
+		if signer != nil {
+			return s.checkpoint(ctx, tx, signer, seq, prev)
+		}
 		return nil
 	})
 	return n, err
+}
+
+// checkpoint signs the chain's head seq, hash.
+func (s *AuditStore) checkpoint(ctx context.Context, tx pgx.Tx, signer *audit.Signer, seq int64, hash []byte) error {
+	cp := signer.Sign(seq, hash, time.Now())
+	_, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)`,
+		cp.Seq, cp.Hash, cp.At, cp.KeyID, cp.Signature)
+	return err
 }
 
 func scanEvent(row pgx.CollectableRow) (audit.Event, error) {

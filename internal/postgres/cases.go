@@ -30,6 +30,8 @@ type Cases struct {
 	groups    grouper
 	onGroup   func(units int, committed bool)
 	replica   *DB // serves Read when set
+	queued    chan struct{} // OutboxQueued
+	audited   chan struct{} // AuditQueued
 }
 
 // CasesConfig configures the case store.
@@ -58,7 +60,42 @@ func NewCases(db *DB, cfg CasesConfig) *Cases {
 		cfg.Groups = defaultGroups
 	}
 	return &Cases{db: db, keys: cfg.Keys, flags: cfg.Flags, endpoints: cfg.Endpoints, now: cfg.Now,
-		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup, replica: cfg.Replica}
+		groups: grouper{limit: cfg.Groups}, onGroup: cfg.OnGroup, replica: cfg.Replica,
+		queued: make(chan struct{}, 1), audited: make(chan struct{}, 1)}
+}
+
+// OutboxQueued receives after a transaction of this store committed
+// notifications (one receive stands for any number of commits since the
+// last), so that they are delivered as they are queued rather than when
+// the delivery job next polls.
+func (c *Cases) OutboxQueued() <-chan struct{} { return c.queued }
+
+// AuditQueued receives after a transaction of this store committed audit
+// events (every write does), for the sealer, as OutboxQueued.
+func (c *Cases) AuditQueued() <-chan struct{} { return c.audited }
+
+// committed tells OutboxQueued's and AuditQueued's receivers that the batch
+// b just committed.
+func (c *Cases) committed(b *pgx.Batch) {
+	audited, queued := false, false
+	for _, q := range b.QueuedQueries {
+		audited = audited || q.SQL == insertAuditSQL
+		queued = queued || q.SQL == insertOutboxSQL
+	}
+	if audited {
+		wake(c.audited)
+	}
+	if queued {
+		wake(c.queued)
+	}
+}
+
+// wake sends on ch unless a send is waiting there already.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // The unit-of-work types are the application layer's (casework declares
@@ -284,6 +321,7 @@ func (c *Cases) write(ctx context.Context, op Op, fn func(casework.Tx) (Reply, e
 		return rep, translate(fmt.Errorf("write %s: %w", ev.Action, err))
 	}
 	done = true
+	c.committed(&t.pending)
 	return rep, nil
 }
 

@@ -292,6 +292,7 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		return errGroupLost
 	}
 	done = true
+	c.committed(w.pending)
 	return nil
 }
 

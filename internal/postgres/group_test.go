@@ -35,6 +35,13 @@ func groupEnv(t *testing.T) (*postgres.Cases, *pgx.Conn) {
 // groupEnvWith is groupEnv with a hook on every group transaction.
 func groupEnvWith(t *testing.T, onGroup func(units int, committed bool)) (*postgres.Cases, *pgx.Conn) {
 	t.Helper()
+	return groupEnvConfig(t, func(c *postgres.CasesConfig) { c.OnGroup = onGroup })
+}
+
+// groupEnvConfig is groupEnv with the case store's configuration changed by
+// set.
+func groupEnvConfig(t *testing.T, set func(*postgres.CasesConfig)) (*postgres.Cases, *pgx.Conn) {
+	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewURL(t)
 	cfg := postgres.DefaultConfig()
@@ -51,7 +58,9 @@ func groupEnvWith(t *testing.T, onGroup func(units int, committed bool)) (*postg
 	if _, err := svc.CreateUser(ctx, "carol", "correct horse battery", auth.RoleCounselor, "west"); err != nil {
 		t.Fatal(err)
 	}
-	cases := postgres.NewCases(db, postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Groups: 1, OnGroup: onGroup})
+	cc := postgres.CasesConfig{Keys: testfix.Keyring(t), Flags: casework.DefaultFlagPolicy, Groups: 1}
+	set(&cc)
+	cases := postgres.NewCases(db, cc)
 	_, _, err = cases.Write(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "setup"}},
 		func(tx casework.Tx) (postgres.Reply, error) {
 			if err := tx.PutUnit(ctx, casework.Unit{Code: "west", Name: "West", Agency: "hz"}); err != nil {

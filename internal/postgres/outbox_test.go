@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sunpath/sunpath/internal/audit"
+	"github.com/sunpath/sunpath/internal/casework"
 	"github.com/sunpath/sunpath/internal/postgres"
+	"github.com/sunpath/sunpath/internal/screening"
 )
 
 // A backlog of notifications is sent in one drain, several at a time, each
@@ -80,5 +83,72 @@ func TestDrainOutbox(t *testing.T) {
 	}
 	if n := count(t, conn, `SELECT count(*) FROM outbox WHERE status = 'pending' AND attempts = 1 AND next_at > now() AND last_error = 'receiver down'`); n != 1 {
 		t.Errorf("%d deliveries waiting to be retried, want 1", n)
+	}
+}
+
+// A committed write wakes the sealer, and the delivery job when it queued
+// a notification; a refused one wakes neither. Broken once each: no wake
+// after a group's COMMIT; none after Write's.
+func TestCommitsWakeTheJobs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cases, _ := groupEnvConfig(t, func(c *postgres.CasesConfig) { c.Endpoints = []string{"cms"} })
+	woke := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	woke(cases.AuditQueued()) // the setup's write
+	check := func(what string, audited, queued bool) {
+		t.Helper()
+		if got := woke(cases.AuditQueued()); got != audited {
+			t.Errorf("%s: sealer woken %v, want %v", what, got, audited)
+		}
+		if got := woke(cases.OutboxQueued()); got != queued {
+			t.Errorf("%s: delivery woken %v, want %v", what, got, queued)
+		}
+	}
+	op := postgres.Op{Principal: admin, Subject: "S-1", Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}}
+	add := func(severity string, refuse bool) func(casework.Tx) (postgres.Reply, error) {
+		return func(tx casework.Tx) (postgres.Reply, error) {
+			subj, err := tx.Subject(ctx, "S-1")
+			if err != nil {
+				return postgres.Reply{}, err
+			}
+			total := 5
+			now := time.Now()
+			a := casework.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1", Language: "en",
+				Answers: []byte(`{}`), Result: []byte(`{}`), Total: &total, Severity: severity, AdministeredBy: "t", CompletedAt: now}
+			if severity == "severe" {
+				a.Flags = []casework.Flag{{Source: "instrument", Code: "suicidal_ideation", Level: screening.LevelCritical, Status: "open", RaisedAt: now, Deadline: now.Add(time.Hour)}}
+			}
+			if _, err := tx.AddAssessment(ctx, subj, a); err != nil {
+				return postgres.Reply{}, err
+			}
+			if refuse {
+				return postgres.Reply{}, casework.ErrConflict
+			}
+			return postgres.Reply{Status: 201}, nil
+		}
+	}
+	for _, write := range []struct {
+		name string
+		fn   func(context.Context, postgres.Op, func(casework.Tx) (postgres.Reply, error)) (postgres.Reply, bool, error)
+	}{{"alone", cases.Write}, {"grouped", cases.WriteGrouped}} {
+		if _, _, err := write.fn(ctx, op, add("minimal", false)); err != nil {
+			t.Fatal(err)
+		}
+		check(write.name+", no flag", true, false)
+		if _, _, err := write.fn(ctx, op, add("severe", false)); err != nil {
+			t.Fatal(err)
+		}
+		check(write.name+", a flag", true, true)
+		if _, _, err := write.fn(ctx, op, add("severe", true)); !errors.Is(err, casework.ErrConflict) {
+			t.Fatalf("refused write: %v", err)
+		}
+		check(write.name+", refused", false, false)
 	}
 }
