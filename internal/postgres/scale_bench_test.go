@@ -269,6 +269,15 @@ func seedScale(b *testing.B, people int) scaleEnv {
 		b.Fatal(err)
 	}
 	b.Logf("dashboard rollups of %d scopes refreshed in %s", scopes, time.Since(t1).Round(time.Millisecond))
+	if os.Getenv("SUNPATH_SCALE_EXPLAIN") != "" {
+		for _, overdue := range []bool{false, true} {
+			plan, err := postgres.ExplainDue(ctx, url, admin.Principal, pol.Schedule, clock.Now(), overdue, 50)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("due list (overdue only: %v):\n%s", overdue, plan)
+		}
+	}
 	return scaleEnv{svc: rolled, live: svc, now: clock.Now}
 }
 
