@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -37,9 +38,10 @@ type groupItem struct {
 	ctx   context.Context
 	op    Op
 	fn    func(casework.Tx) (Reply, error)
-	rep   Reply
-	err   error
-	alone bool // its group was not committed: run it by itself
+	rep      Reply
+	replayed bool // rep is the reply stored with the unit's Idempotency-Key
+	err      error
+	alone    bool // its group was not committed: run it by itself
 	done  chan struct{}
 }
 
@@ -101,7 +103,7 @@ func (c *Cases) WriteGrouped(ctx context.Context, op Op, fn func(casework.Tx) (R
 	if it.alone {
 		return c.Write(ctx, op, fn)
 	}
-	return it.rep, false, it.err
+	return it.rep, it.replayed, it.err
 }
 
 // QueuedUnits is the number of units waiting for a group transaction (or
@@ -197,8 +199,8 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		p.queue(begin, principals[j])
 	}
 	// And which of the group's Idempotency-Keys are stored already: those
-	// units are retries of committed requests, answered alone by Write
-	// (a replay); inserting their keys again would lose the whole group.
+	// units are retries of committed requests, answered with the stored
+	// reply (inserting their keys again would lose the whole group).
 	var clients, keys []string
 	for _, it := range items {
 		if it.op.Idem != nil {
@@ -210,10 +212,14 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		// (subquery), a plan cached while the table was small scanned the
 		// whole table for every group (measured: 3.8 ms a group, the
 		// costliest statement of the load test).
-		begin.Queue(`SELECT u.client, u.key FROM unnest($1::text[], $2::text[]) AS u (client, key)
-			CROSS JOIN LATERAL (SELECT FROM idempotency_keys k WHERE k.client = u.client AND k.key = u.key LIMIT 1) k`, clients, keys)
+		begin.Queue(`SELECT u.client, u.key, k.request_hash, k.status, k.body, k.expires_at < now() FROM unnest($1::text[], $2::text[]) AS u (client, key)
+			CROSS JOIN LATERAL (SELECT request_hash, status, body, expires_at FROM idempotency_keys k WHERE k.client = u.client AND k.key = u.key LIMIT 1) k`, clients, keys)
 	}
-	stored := map[[2]string]bool{}
+	type storedKey struct {
+		storedIdem
+		expired bool
+	}
+	stored := map[[2]string]*storedKey{}
 	br := conn.SendBatch(ctx, begin)
 	_, err = br.Exec()
 	for _, p := range order {
@@ -226,7 +232,12 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 		var rows pgx.Rows
 		if rows, err = br.Query(); err == nil {
 			var k [2]string
-			_, err = pgx.ForEachRow(rows, []any{&k[0], &k[1]}, func() error { stored[k] = true; return nil })
+			var r storedKey
+			_, err = pgx.ForEachRow(rows, []any{&k[0], &k[1], &r.hash, &r.Status, &r.Body, &r.expired}, func() error {
+				found := r
+				stored[k] = &found
+				return nil
+			})
 		}
 	}
 	if cerr := br.Close(); err == nil {
@@ -239,9 +250,11 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 	w := &groupConn{ctx: ctx, conn: conn, pending: &pgx.Batch{}}
 	wrote := map[uuid.UUID]bool{}
 	for i, it := range items {
-		if it.op.Idem != nil && stored[[2]string{it.op.Idem.Client, it.op.Idem.Key}] {
-			it.alone = true
-			continue
+		if it.op.Idem != nil {
+			if r := stored[[2]string{it.op.Idem.Client, it.op.Idem.Key}]; r != nil {
+				it.rep, it.replayed, it.err, it.alone = c.replay(it.op, pres[i], r.storedIdem, r.expired)
+				continue
+			}
 		}
 		ev := it.op.Audit
 		ev.Outcome = audit.Success
@@ -294,6 +307,29 @@ func (c *Cases) writeGroup(ctx context.Context, items []*groupItem) (err error) 
 	done = true
 	c.committed(w.pending)
 	return nil
+}
+
+// replay answers a unit whose Idempotency-Key is stored, as Write would:
+// with the stored reply, or ErrIdempotencyMismatch for another request
+// under the key. It runs alone (alone = true) when Write must decide: the
+// record has expired, the reply cannot be opened, or the unit names no
+// subject it may still see (a replay never reaches past the caller's
+// current scope: Write answers with the refusal).
+func (c *Cases) replay(op Op, pre *prefetched, r storedIdem, expired bool) (rep Reply, replayed bool, err error, alone bool) {
+	if expired || pre == nil || pre.err != nil || !pre.visible {
+		return Reply{}, false, nil, true
+	}
+	if !bytes.Equal(r.hash, op.Idem.Hash) {
+		return Reply{}, false, ErrIdempotencyMismatch, false
+	}
+	if len(r.Body) > 0 {
+		b, err := c.keys.Open(r.Body, idemAD(op.Idem))
+		if err != nil {
+			return Reply{}, false, nil, true
+		}
+		r.Body = b
+	}
+	return r.Reply, true, nil, false
 }
 
 // runUnit calls fn, turning a panic into a lost group: the unit then runs

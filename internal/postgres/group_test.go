@@ -502,8 +502,8 @@ func TestDuplicateKeysNeverShareATransaction(t *testing.T) {
 	}
 }
 
-// A retry of a committed request in a group is answered alone, as a
-// replay, and the rest of its group commits together: before, inserting
+// A retry of a committed request in a group is answered as a replay, and
+// the rest of its group commits together: before, inserting
 // its Idempotency-Key again lost the whole group, so under retries every
 // group ran unit by unit (make bench's retry run at half the rate).
 func TestGroupKeepsRetriesOut(t *testing.T) {
@@ -547,5 +547,55 @@ func TestGroupKeepsRetriesOut(t *testing.T) {
 	}
 	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 3 {
 		t.Errorf("%d assessments stored, want 3 (k1 once, k2, k3)", n)
+	}
+}
+
+// A retry whose key is stored is answered in its group from the stored
+// record, without running again: the reply, or a mismatch for another
+// request under the key; once its person is out of the caller's scope, it
+// runs alone and is refused, as Write would refuse it. Broken once: retries
+// ran alone (fn ran again for each).
+func TestGroupReplaysStoredKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cases, conn := groupEnv(t)
+	runs := 0
+	write := func(key, hash string) (postgres.Reply, bool, error) {
+		op := postgres.Op{Principal: counselor, Subject: "S-1",
+			Audit: audit.Event{Actor: counselor.Actor(), Role: string(counselor.Role), Action: "assessment.create"},
+			Idem:  &postgres.Idem{Client: counselor.Actor(), Key: key, Hash: []byte(hash), TTL: time.Hour}}
+		return cases.WriteGrouped(ctx, op, func(tx casework.Tx) (postgres.Reply, error) {
+			runs++
+			subj, err := tx.Subject(ctx, "S-1")
+			if err != nil {
+				return postgres.Reply{}, err
+			}
+			total := 3
+			a, err := addWithRule(ctx, tx, subj, &total, "minimal")
+			return postgres.Reply{Status: 201, Body: []byte(`"` + a.ID + `"`)}, err
+		})
+	}
+	first, replayed, err := write("k1", "h1")
+	if err != nil || replayed || runs != 1 {
+		t.Fatalf("first: %+v %v %v after %d runs", first, replayed, err, runs)
+	}
+	rep, replayed, err := write("k1", "h1")
+	if err != nil || !replayed || string(rep.Body) != string(first.Body) || rep.Status != first.Status {
+		t.Errorf("retry: %d %s replayed=%v %v; want the first reply %s", rep.Status, rep.Body, replayed, err, first.Body)
+	}
+	if _, _, err := write("k1", "another request"); !errors.Is(err, postgres.ErrIdempotencyMismatch) {
+		t.Errorf("another request under k1: %v, want a mismatch", err)
+	}
+	if runs != 1 {
+		t.Errorf("the unit ran %d times, want once (the retries answered from the record)", runs)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE subjects SET counselor = '' WHERE external_id = 'S-1'`); err != nil {
+		t.Fatal(err)
+	}
+	if rep, replayed, err := write("k1", "h1"); !errors.Is(err, casework.ErrNotFound) || replayed {
+		t.Errorf("retry out of scope: %d %s replayed=%v %v, want not found", rep.Status, rep.Body, replayed, err)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM assessments`); n != 1 {
+		t.Errorf("%d assessments stored, want 1", n)
 	}
 }
