@@ -29,7 +29,7 @@ type Cases struct {
 	now       func() time.Time
 	groups    grouper
 	onGroup   func(units int, committed bool)
-	replica   *DB // serves Read when set
+	replica   *DB           // serves Read when set
 	queued    chan struct{} // OutboxQueued
 	audited   chan struct{} // AuditQueued
 }

@@ -35,14 +35,14 @@ const (
 )
 
 type groupItem struct {
-	ctx   context.Context
-	op    Op
-	fn    func(casework.Tx) (Reply, error)
+	ctx      context.Context
+	op       Op
+	fn       func(casework.Tx) (Reply, error)
 	rep      Reply
 	replayed bool // rep is the reply stored with the unit's Idempotency-Key
 	err      error
 	alone    bool // its group was not committed: run it by itself
-	done  chan struct{}
+	done     chan struct{}
 }
 
 // grouper queues units and runs them in groups on up to limit goroutines,
