@@ -407,8 +407,8 @@ const subjectCols = `s.id, s.external_id, s.display_name, s.sex, s.birth_year, s
 	to_char(s.supervision_start, 'YYYY-MM-DD'), to_char(s.supervision_end, 'YYYY-MM-DD'), s.profile, s.tier, s.tier_source,
 	s.created_at, s.updated_at,
 	(SELECT count(*) FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved'),
-	coalesce((SELECT f.level FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved'
-		ORDER BY CASE f.level WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END LIMIT 1), '')`
+	coalesce((SELECT ('{critical,urgent,review}'::text[])[min(CASE f.level WHEN 'critical' THEN 1 WHEN 'urgent' THEN 2 ELSE 3 END)]
+		FROM flags f WHERE f.subject_id = s.id AND f.status <> 'resolved'), '')`
 
 // subjectRow is a subjects row as scanned, before decryption.
 type subjectRow struct {
@@ -621,20 +621,49 @@ func (t *Tx) Subjects(ctx context.Context, f casework.SubjectFilter) ([]casework
 	args = append(args, f.Unit, f.Counselor, f.Tier, f.After, f.OverdueOnly, f.Limit)
 	// Subjects are read in id order within the scope's index, each with
 	// the minimum of its few schedule rows: the overdue filter costs the
-	// rows read until the page is full, not the caseload.
-	rows, err := t.tx.Query(ctx, `SELECT `+subjectCols+`, n.due FROM subjects s
-		LEFT JOIN LATERAL (SELECT min(d.due) AS due FROM (
-			SELECT `+nextDueExpr+` AS due FROM screening_schedule c WHERE c.subject_id = s.id AND c.instrument = ANY($4)
-			   AND (c.ends IS NULL OR c.ends >= ($10::timestamptz)::date)
-			UNION ALL
-			SELECT u.due FROM follow_ups u WHERE u.subject_id = s.id AND (s.supervision_end IS NULL OR s.supervision_end >= ($10::timestamptz)::date)) d) n ON true
-		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND `+scopeHint(t.p, "s")+`
-		  AND `+equalUnlessEmpty(f.Unit, "s.unit", "$11")+` AND `+equalUnlessEmpty(f.Counselor, "s.counselor", "$12")+` AND ($13 = '' OR s.tier = $13)
-		  AND s.external_id > $14 AND (NOT $15 OR n.due < $10)
-		ORDER BY s.external_id LIMIT $16`, args...)
+	// rows read until the page is full, not the caseload. With sorting
+	// allowed, the planner read a small caseload (2,000 people) whole and
+	// sorted it: 31 ms a page where 20,000 people took 1.8 ms.
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL enable_sort = off`)
+	b.Queue(subjectsSQL(t.p, f), args...)
+	b.Queue(`SET LOCAL enable_sort = on`)
+	br := t.tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
+	out, err := t.scanSubjects(rows, f.Now)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	return out, br.Close()
+}
+
+// subjectsSQL is Subjects' query for p and f; its parameters are
+// scheduleArgs then f's unit, counselor, tier, after, overdue and limit.
+func subjectsSQL(p auth.Principal, f casework.SubjectFilter) string {
+	return `SELECT ` + subjectCols + `, n.due FROM subjects s
+		LEFT JOIN LATERAL (SELECT min(d.due) AS due FROM (
+			SELECT ` + nextDueExpr + ` AS due FROM screening_schedule c WHERE c.subject_id = s.id AND c.instrument = ANY($4)
+			   AND (c.ends IS NULL OR c.ends >= ($10::timestamptz)::date)
+			UNION ALL
+			SELECT u.due FROM follow_ups u WHERE u.subject_id = s.id AND (s.supervision_end IS NULL OR s.supervision_end >= ($10::timestamptz)::date)) d) n ON true
+		WHERE subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND ` + scopeHint(p, "s") + `
+		  AND ` + equalUnlessEmpty(f.Unit, "s.unit", "$11") + ` AND ` + equalUnlessEmpty(f.Counselor, "s.counselor", "$12") + ` AND ($13 = '' OR s.tier = $13)
+		  AND s.external_id > $14 AND (NOT $15 OR n.due < $10)
+		ORDER BY s.external_id LIMIT $16`
+}
+
+// scanSubjects reads Subjects' rows.
+func (t *Tx) scanSubjects(rows pgx.Rows, now time.Time) ([]casework.Subject, error) {
 	defer rows.Close()
 	var out []casework.Subject
 	for rows.Next() {
@@ -649,7 +678,7 @@ func (t *Tx) Subjects(ctx context.Context, f casework.SubjectFilter) ([]casework
 		}
 		if due != nil {
 			d := due.UTC()
-			sub.NextDue, sub.Overdue = &d, f.Now.After(d)
+			sub.NextDue, sub.Overdue = &d, now.After(d)
 		}
 		out = append(out, sub)
 	}

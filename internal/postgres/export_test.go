@@ -18,17 +18,25 @@ const SealReadSQL = sealReadSQL
 // visible schedule, with the plan Due uses (prepared once), for the scale
 // benchmark's SUNPATH_SCALE_EXPLAIN.
 func ExplainDue(ctx context.Context, url string, p auth.Principal, s casework.Schedule, now time.Time, overdue bool, limit int) (string, error) {
+	sql := `SELECT ` + dueCols + ` FROM (` + dueStreamsSQL(p, "$11", "$12") + `) d ORDER BY due, external_id, instrument LIMIT $12`
+	return explain(ctx, url, `SET plan_cache_mode = force_generic_plan`, sql, append(scheduleArgs(p, s, now), overdue, limit)...)
+}
+
+// ExplainSubjects is ExplainDue for Tx.Subjects.
+func ExplainSubjects(ctx context.Context, url string, p auth.Principal, f casework.SubjectFilter) (string, error) {
+	args := append(scheduleArgs(p, f.Schedule, f.Now), f.Unit, f.Counselor, f.Tier, f.After, f.OverdueOnly, f.Limit)
+	return explain(ctx, url, `SET enable_sort = off`, subjectsSQL(p, f), args...)
+}
+
+// explain runs set, then EXPLAIN (ANALYZE, BUFFERS) of sql three times,
+// and returns the last plan.
+func explain(ctx context.Context, url, set, sql string, args ...any) (string, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	sql := `SELECT ` + dueCols + ` FROM (` + dueStreamsSQL(p, "$11", "$12") + `) d ORDER BY due, external_id, instrument LIMIT $12`
-	args := append(scheduleArgs(p, s, now), overdue, limit)
-	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
-		return "", err
-	}
-	if _, err := conn.Prepare(ctx, "due", sql); err != nil {
+	if _, err := conn.Exec(ctx, set); err != nil {
 		return "", err
 	}
 	var out []string

@@ -599,3 +599,64 @@ func TestGroupReplaysStoredKeys(t *testing.T) {
 		t.Errorf("%d assessments stored, want 1", n)
 	}
 }
+
+// A person's record and caseload row carry the most pressing level of the
+// open flags (a resolved critical one no longer counts). Broken once: the
+// least pressing taken instead.
+func TestTopFlagLevel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cases, conn := groupEnv(t)
+	now := time.Now()
+	add := func(levels ...screening.Level) {
+		t.Helper()
+		_, _, err := cases.Write(ctx, postgres.Op{Principal: admin, Subject: "S-1", Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}},
+			func(tx casework.Tx) (postgres.Reply, error) {
+				subj, err := tx.Subject(ctx, "S-1")
+				if err != nil {
+					return postgres.Reply{}, err
+				}
+				a := casework.NewAssessment{Instrument: "phq9", Version: "1", ContentHash: "h", EngineVersion: "1", Language: "en",
+					Answers: []byte(`{}`), Result: []byte(`{}`), AdministeredBy: "t", CompletedAt: now}
+				for i, l := range levels {
+					a.Flags = append(a.Flags, casework.Flag{Source: "instrument", Code: fmt.Sprint("code_", l, i), Level: l, Status: "open", RaisedAt: now, Deadline: now.Add(time.Hour)})
+				}
+				_, err = tx.AddAssessment(ctx, subj, a)
+				return postgres.Reply{Status: 201}, err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(screening.LevelReview, screening.LevelUrgent, screening.LevelCritical)
+	add(screening.LevelReview)
+	if _, err := conn.Exec(ctx, `UPDATE flags SET status = 'resolved', acknowledged_at = now(), resolved_at = now() WHERE level = 'critical'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cases.Read(ctx, postgres.Op{Principal: admin, Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "subject.read"}},
+		func(tx casework.Tx) (postgres.Reply, error) {
+			one, err := tx.Subject(ctx, "S-1")
+			if err != nil {
+				return postgres.Reply{}, err
+			}
+			page, err := tx.Subjects(ctx, casework.SubjectFilter{Schedule: casework.DefaultPolicy().Schedule, Now: now, Limit: 10})
+			if err != nil {
+				return postgres.Reply{}, err
+			}
+			if len(page) == 0 || page[0].ID != "S-1" {
+				t.Fatalf("caseload %+v, want S-1 first", page)
+			}
+			for _, s := range []casework.Subject{one, page[0]} {
+				if s.TopFlagLevel != screening.LevelUrgent || s.OpenFlags != 3 {
+					t.Errorf("top level %q of %d open flags, want urgent of 3", s.TopFlagLevel, s.OpenFlags)
+				}
+			}
+			if page[1].TopFlagLevel != "" || page[1].OpenFlags != 0 {
+				t.Errorf("S-2: top level %q of %d open flags, want none", page[1].TopFlagLevel, page[1].OpenFlags)
+			}
+			return postgres.Reply{}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -29,8 +29,8 @@ import (
 // write path: SUNPATH_SCALE_PEOPLE people (default 2000 and 20000, comma
 // separated), 100 to a unit, who entered supervision over the last 18
 // months and were screened (PHQ-9 and GAD-7 alternately, answers from the
-// realistic mix of cmd/sunpath-load) about every two months since, 7.5
-// times each on average; flags raised by the scoring and the
+// realistic mix of cmd/sunpath-load) about every two months since (five
+// times each on average); flags raised by the scoring and the
 // consecutive-severity rule; flags older than two weeks acknowledged and
 // resolved (in bulk SQL, as the use cases would write them), half of those
 // with a follow-up. scripts/bench-scale.sh (make bench-scale) prints the
@@ -276,6 +276,11 @@ func seedScale(b *testing.B, people int) scaleEnv {
 				b.Fatal(err)
 			}
 			b.Logf("due list (overdue only: %v):\n%s", overdue, plan)
+			plan, err = postgres.ExplainSubjects(ctx, url, admin.Principal, casework.SubjectFilter{Schedule: pol.Schedule, Now: clock.Now(), OverdueOnly: overdue, Limit: 50})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("caseload (overdue only: %v):\n%s", overdue, plan)
 		}
 	}
 	return scaleEnv{svc: rolled, live: svc, now: clock.Now}
