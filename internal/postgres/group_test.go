@@ -660,3 +660,77 @@ func TestTopFlagLevel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A follow-up carries its person's scope and end of supervision (for the
+// due lists' index-only stream) and follows the person's changes: a
+// transfer moves it to the new unit's lists, an ended supervision takes it
+// off them. Broken once: the person's update trigger dropped.
+func TestFollowUpsFollowTheirPerson(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cases, conn := groupEnv(t)
+	now := time.Now()
+	_, _, err := cases.Write(ctx, postgres.Op{Principal: admin, Subject: "S-1", Audit: audit.Event{Actor: admin.Actor(), Role: "admin", Action: "assessment.create"}},
+		func(tx casework.Tx) (postgres.Reply, error) {
+			if err := tx.PutUnit(ctx, casework.Unit{Code: "east", Name: "East", Agency: "hz"}); err != nil {
+				return postgres.Reply{}, err
+			}
+			subj, err := tx.Subject(ctx, "S-1")
+			if err != nil {
+				return postgres.Reply{}, err
+			}
+			_, err = tx.AddAssessment(ctx, subj, casework.NewAssessment{Instrument: "asq", Version: "1", ContentHash: "h", EngineVersion: "1", Language: "en",
+				Answers: []byte(`{}`), Result: []byte(`{}`), AdministeredBy: "t", CompletedAt: now.Add(-time.Hour),
+				Flags: []casework.Flag{{Source: "instrument", Code: "suicide_risk", Level: screening.LevelUrgent, Status: "open", RaisedAt: now, Deadline: now.Add(time.Hour)}}})
+			return postgres.Reply{Status: 201}, err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE flags SET status = 'resolved', acknowledged_at = now(), resolved_at = now(), follow_up_due = now() - interval '1 day'`); err != nil {
+		t.Fatal(err)
+	}
+	sched := casework.DefaultPolicy().Schedule
+	followUps := func(p auth.Principal) int {
+		t.Helper()
+		n := 0
+		_, err := cases.Read(ctx, postgres.Op{Principal: p, Audit: audit.Event{Actor: p.Actor(), Role: string(p.Role), Action: "due.read"}},
+			func(tx casework.Tx) (postgres.Reply, error) {
+				for _, subjects := range [][]string{nil, {"S-1"}} { // the streams, and one person's rows
+					due, err := tx.Due(ctx, casework.DueFilter{Schedule: sched, Subjects: subjects, OverdueOnly: true, Now: now, Limit: 50})
+					if err != nil {
+						return postgres.Reply{}, err
+					}
+					for _, d := range due {
+						if d.Reason == casework.DueFollowUp && d.SubjectID == "S-1" {
+							n++
+						}
+					}
+				}
+				return postgres.Reply{}, nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	west := auth.Principal{Kind: auth.KindUser, Name: "sw", Role: auth.RoleSupervisor, Unit: "west"}
+	east := auth.Principal{Kind: auth.KindUser, Name: "se", Role: auth.RoleSupervisor, Unit: "east"}
+	check := func(when string, want map[string]int) {
+		t.Helper()
+		for name, p := range map[string]auth.Principal{"carol": counselor, "west": west, "east": east, "admin": admin} {
+			if got := followUps(p); got != want[name] {
+				t.Errorf("%s: %s sees the follow-up %d times, want %d", when, name, got, want[name])
+			}
+		}
+	}
+	check("set", map[string]int{"carol": 2, "west": 2, "admin": 2})
+	if _, err := conn.Exec(ctx, `UPDATE subjects SET unit = 'east', counselor = '' WHERE external_id = 'S-1'`); err != nil {
+		t.Fatal(err)
+	}
+	check("transferred", map[string]int{"east": 2, "admin": 2})
+	if _, err := conn.Exec(ctx, `UPDATE subjects SET supervision_end = current_date - 1 WHERE external_id = 'S-1'`); err != nil {
+		t.Fatal(err)
+	}
+	check("ended", map[string]int{})
+}

@@ -106,10 +106,11 @@ func scheduleVisible(p auth.Principal) string {
 		` AND c.instrument = ANY($4) AND (c.ends IS NULL OR c.ends >= ($10::timestamptz)::date)`
 }
 
-// followUpVisible restricts follow_ups u, joined to subjects s, likewise.
+// followUpVisible restricts follow_ups u likewise (a follow-up carries its
+// person's scope and end of supervision, migration 0018).
 func followUpVisible(p auth.Principal) string {
-	return `subject_visible(s.unit, s.counselor, s.agency, $1, $2, $3) AND ` + scopeHint(p, "s") +
-		` AND (s.supervision_end IS NULL OR s.supervision_end >= ($10::timestamptz)::date)`
+	return `subject_visible(u.unit, u.counselor, u.agency, $1, $2, $3) AND ` + scopeHint(p, "u") +
+		` AND (u.ends IS NULL OR u.ends >= ($10::timestamptz)::date)`
 }
 
 const dueCols = `external_id, unit, counselor, tier, instrument, reason, flag_id, last, due`
@@ -134,10 +135,10 @@ func dueStreamsSQL(p auth.Principal, overdue, limit string) string {
 			FROM screening_schedule c
 			WHERE c.last_at IS NULL AND %[1]s AND (NOT %[2]s OR c.start < $10::timestamptz - make_interval(secs => $5::float8))
 			ORDER BY c.start, c.external_id, c.instrument LIMIT %[3]s)`, vis, overdue, limit),
-		fmt.Sprintf(`(SELECT s.external_id, s.unit, s.counselor, s.tier, u.instrument, 'follow_up', u.flag_id, u.last_at, u.due
-			FROM follow_ups u JOIN subjects s ON s.id = u.subject_id
+		fmt.Sprintf(`(SELECT u.external_id, u.unit, u.counselor, u.tier, u.instrument, 'follow_up', u.flag_id, u.last_at, u.due
+			FROM follow_ups u
 			WHERE %[1]s AND (NOT %[2]s OR u.due < $10)
-			ORDER BY u.due, s.external_id, u.instrument LIMIT %[3]s)`, followUpVisible(p), overdue, limit))
+			ORDER BY u.due, u.external_id, u.instrument LIMIT %[3]s)`, followUpVisible(p), overdue, limit))
 	return strings.Join(parts, "\n\t\tUNION ALL ")
 }
 
@@ -149,8 +150,8 @@ func subjectDueSQL(p auth.Principal) string {
 			` + nextDueExpr + ` AS due
 		  FROM screening_schedule c WHERE c.subject_id = ANY($11::uuid[]) AND ` + scheduleVisible(p) + `
 		UNION ALL
-		SELECT s.external_id, s.unit, s.counselor, s.tier, u.instrument, 'follow_up', u.flag_id, u.last_at, u.due
-		  FROM follow_ups u JOIN subjects s ON s.id = u.subject_id WHERE u.subject_id = ANY($11::uuid[]) AND ` + followUpVisible(p)
+		SELECT u.external_id, u.unit, u.counselor, u.tier, u.instrument, 'follow_up', u.flag_id, u.last_at, u.due
+		  FROM follow_ups u WHERE u.subject_id = ANY($11::uuid[]) AND ` + followUpVisible(p)
 }
 
 // nextDueExpr is when schedule row c is due.
@@ -240,7 +241,7 @@ func overdueCountSQL(p auth.Principal) string {
 	}
 	parts = append(parts, `SELECT c.external_id FROM screening_schedule c
 			WHERE c.last_at IS NULL AND c.start < $10::timestamptz - make_interval(secs => $5::float8) AND `+vis,
-		`SELECT s.external_id FROM follow_ups u JOIN subjects s ON s.id = u.subject_id WHERE u.due < $10 AND `+followUpVisible(p))
+		`SELECT u.external_id FROM follow_ups u WHERE u.due < $10 AND `+followUpVisible(p))
 	return `SELECT count(*), count(DISTINCT external_id) FROM (` + strings.Join(parts, "\n\t\tUNION ALL ") + `) o`
 }
 
