@@ -94,24 +94,8 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Se
 		return deliver(ctx, client, u, cfg.Webhooks.Secret, d)
 	}
 	done := make(chan struct{})
-	every := func(d time.Duration, name string, fn func(context.Context) error) func() {
-		return func() {
-			t := time.NewTicker(d)
-			defer t.Stop()
-			for {
-				if err := fn(ctx); err != nil && ctx.Err() == nil {
-					log.Warn("background job failed", "job", name, "err", err)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}
-	}
-	// woken is every, also run when wake receives, but not within gap of
-	// its last run.
+	// woken runs fn now and every d, and also when wake receives, but not
+	// within gap of its last run.
 	woken := func(d, gap time.Duration, wake <-chan struct{}, name string, fn func(context.Context) error) func() {
 		return func() {
 			t := time.NewTicker(d)
@@ -134,6 +118,10 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Se
 				}
 			}
 		}
+	}
+	// every runs fn now and every d.
+	every := func(d time.Duration, name string, fn func(context.Context) error) func() {
+		return woken(d, 0, nil, name, fn)
 	}
 	var signed time.Time // the sealer's last signing run
 	jobs := []func(){

@@ -114,20 +114,7 @@ func TestWebhookToFailingReceiver(t *testing.T) {
 	key := lastLine(sunpath(t, url, "", "apikey", "create", "--name", "hooks", "--role", "admin"))
 	srv := startServer(t, "SUNPATH_DATABASE_URL="+url, "SUNPATH_CRYPTO_KEYS=w1:"+sealed.NewKey(),
 		"SUNPATH_WEBHOOKS_ENDPOINTS=desk="+recv.URL, "SUNPATH_WEBHOOKS_SECRET="+secret, "SUNPATH_JOBS_DELIVER_INTERVAL=100ms")
-	for _, rq := range []struct{ m, p, b string }{
-		{http.MethodPut, "/v1/units/u1", `{"name":"u1"}`},
-		{http.MethodPut, "/v1/subjects/H-1", `{"display_name":"赵六","sex":"female","supervision_type":"probation","unit":"u1"}`},
-		{http.MethodPost, "/v1/subjects/H-1/assessments", `{"instrument":"asq","language":"en","answers":{"asq_1":"yes","asq_2":"no","asq_3":"no","asq_4":"no","asq_5":"yes"}}`},
-	} {
-		req, _ := http.NewRequest(rq.m, srv.base+rq.p, strings.NewReader(rq.b))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %v %v", rq.m, rq.p, err, resp)
-		}
-		resp.Body.Close()
-	}
+	raiseCriticalFlag(t, srv.base, key)
 	// Backoff is 2s, 4s, 8s after the first three failures.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -202,22 +189,8 @@ func TestJobsFollowTheWrites(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT max(seq) FROM audit_chain`).Scan(&head); err != nil {
 		t.Fatal(err)
 	}
-	var sent time.Time
-	for _, rq := range []struct{ m, p, b string }{
-		{http.MethodPut, "/v1/units/u1", `{"name":"u1"}`},
-		{http.MethodPut, "/v1/subjects/H-1", `{"display_name":"赵六","sex":"female","supervision_type":"probation","unit":"u1"}`},
-		{http.MethodPost, "/v1/subjects/H-1/assessments", `{"instrument":"asq","language":"en","answers":{"asq_1":"yes","asq_2":"no","asq_3":"no","asq_4":"no","asq_5":"yes"}}`},
-	} {
-		req, _ := http.NewRequest(rq.m, srv.base+rq.p, strings.NewReader(rq.b))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %v %v", rq.m, rq.p, err, resp)
-		}
-		resp.Body.Close()
-		sent = time.Now()
-	}
+	raiseCriticalFlag(t, srv.base, key)
+	sent := time.Now()
 	select {
 	case at := <-got:
 		t.Logf("notification sent %v after the commit", at.Sub(sent).Round(time.Millisecond))
@@ -230,5 +203,25 @@ func TestJobsFollowTheWrites(t *testing.T) {
 	var checkpoints int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_checkpoints`).Scan(&checkpoints); err != nil || checkpoints != 1 {
 		t.Errorf("%d checkpoints (%v), want the first run's one", checkpoints, err)
+	}
+}
+
+// raiseCriticalFlag registers unit u1 and person H-1 (named 赵六) and submits
+// an ASQ that raises the critical suicide_risk_acute flag.
+func raiseCriticalFlag(t *testing.T, base, key string) {
+	t.Helper()
+	for _, rq := range []struct{ m, p, b string }{
+		{http.MethodPut, "/v1/units/u1", `{"name":"u1"}`},
+		{http.MethodPut, "/v1/subjects/H-1", `{"display_name":"赵六","sex":"female","supervision_type":"probation","unit":"u1"}`},
+		{http.MethodPost, "/v1/subjects/H-1/assessments", `{"instrument":"asq","language":"en","answers":{"asq_1":"yes","asq_2":"no","asq_3":"no","asq_4":"no","asq_5":"yes"}}`},
+	} {
+		req, _ := http.NewRequest(rq.m, base+rq.p, strings.NewReader(rq.b))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %v %v", rq.m, rq.p, err, resp)
+		}
+		resp.Body.Close()
 	}
 }

@@ -624,27 +624,37 @@ func (t *Tx) Subjects(ctx context.Context, f casework.SubjectFilter) ([]casework
 	// rows read until the page is full, not the caseload. With sorting
 	// allowed, the planner read a small caseload (2,000 people) whole and
 	// sorted it: 31 ms a page where 20,000 people took 1.8 ms.
+	var out []casework.Subject
+	err := withSetting(ctx, t.tx, "enable_sort = off", "enable_sort = on", subjectsSQL(t.p, f), args, func(rows pgx.Rows) (err error) {
+		out, err = t.scanSubjects(rows, f.Now)
+		return err
+	})
+	return out, err
+}
+
+// withSetting runs sql with a planner setting (SET LOCAL set, then reset)
+// in one round trip, its rows read by scan.
+func withSetting(ctx context.Context, tx dbtx, set, reset, sql string, args []any, scan func(pgx.Rows) error) error {
 	b := &pgx.Batch{}
-	b.Queue(`SET LOCAL enable_sort = off`)
-	b.Queue(subjectsSQL(t.p, f), args...)
-	b.Queue(`SET LOCAL enable_sort = on`)
-	br := t.tx.SendBatch(ctx, b)
+	b.Queue(`SET LOCAL ` + set)
+	b.Queue(sql, args...)
+	b.Queue(`SET LOCAL ` + reset)
+	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		return nil, err
+		return err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out, err := t.scanSubjects(rows, f.Now)
-	if err != nil {
-		return nil, err
+	if err := scan(rows); err != nil {
+		return err
 	}
 	if _, err := br.Exec(); err != nil {
-		return nil, err
+		return err
 	}
-	return out, br.Close()
+	return br.Close()
 }
 
 // subjectsSQL is Subjects' query for p and f; its parameters are

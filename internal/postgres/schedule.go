@@ -182,27 +182,12 @@ func (t *Tx) Due(ctx context.Context, f casework.DueFilter) ([]casework.Due, err
 	// a call at 20,000 people (more than the query itself), growing with the
 	// schedule. The plan prepared once is used instead, in this statement
 	// only.
-	b := &pgx.Batch{}
-	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	b.Queue(sql, args...)
-	b.Queue(`SET LOCAL plan_cache_mode = auto`)
-	br := t.tx.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, err
-	}
-	out, err := scanDue(rows, f.Now)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, err
-	}
-	return out, br.Close()
+	var out []casework.Due
+	err := withSetting(ctx, t.tx, "plan_cache_mode = force_generic_plan", "plan_cache_mode = auto", sql, args, func(rows pgx.Rows) (err error) {
+		out, err = scanDue(rows, f.Now)
+		return err
+	})
+	return out, err
 }
 
 // scanDue reads due rows, marking those overdue at now.
