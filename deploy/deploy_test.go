@@ -82,6 +82,7 @@ var (
 		"sunpath_audit_last_checkpoint_timestamp_seconds": {"gauge", nil},
 		"sunpath_outbox_pending":                          {"gauge", nil},
 		"sunpath_webhook_deliveries_total":                {"counter", map[string][]string{"outcome": {"delivered", "failed", "retry"}}},
+		"sunpath_webhook_delivery_delay_seconds":          {"histogram", nil},
 		// Refusals and sign-in locks (issue 17: internal/refusal, cmd/sunpath/serve.go).
 		"sunpath_http_refused_total":   {"counter", map[string][]string{"reason": {"unauthenticated", "rate_limited"}}},
 		"sunpath_login_lockouts_total": {"counter", nil},

@@ -84,6 +84,9 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Se
 	escalations := f.NewCounterVec(prometheus.CounterOpts{Name: "sunpath_flag_escalations_total", Help: "Flags escalated past their deadline, by level."}, []string{"level"})
 	deliveries := f.NewCounterVec(prometheus.CounterOpts{Name: "sunpath_webhook_deliveries_total", Help: "Webhook delivery attempts by outcome."}, []string{"outcome"})
 	sealedEvents := f.NewCounter(prometheus.CounterOpts{Name: "sunpath_audit_events_total", Help: "Audit events sealed into the hash chain."})
+	deliveryDelay := f.NewHistogram(prometheus.HistogramOpts{Name: "sunpath_webhook_delivery_delay_seconds",
+		Help:    "Time from a notification being queued (its flag's commit) to its delivery, retries included.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 1800, 3600, 4 * 3600}})
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	send := func(ctx context.Context, d postgres.Delivery) error {
@@ -162,6 +165,8 @@ func runJobs(ctx context.Context, log *slog.Logger, cfg Config, svc *casework.Se
 				err := send(ctx, d)
 				if err != nil {
 					deliveries.WithLabelValues("retry").Inc()
+				} else {
+					deliveryDelay.Observe(time.Since(d.CreatedAt).Seconds())
 				}
 				return err
 			})
