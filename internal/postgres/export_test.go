@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -15,12 +16,34 @@ import (
 const SealReadSQL = sealReadSQL
 
 // ExplainDue is EXPLAIN (ANALYZE, BUFFERS) of Tx.Due's query of the whole
-// visible schedule, with the plan Due uses (prepared once), for the scale
-// benchmark's SUNPATH_SCALE_EXPLAIN.
+// visible schedule, with the plan Due uses (the generic plan of a prepared
+// statement), for the scale benchmark's SUNPATH_SCALE_EXPLAIN.
 func ExplainDue(ctx context.Context, url string, p auth.Principal, s casework.Schedule, now time.Time, overdue bool, limit int) (string, error) {
 	sql := `SELECT ` + dueCols + ` FROM (` + dueStreamsSQL(p, "$11", "$12") + `) d ORDER BY due, external_id, instrument LIMIT $12`
-	return explain(ctx, url, `SET plan_cache_mode = force_generic_plan`, sql, append(scheduleArgs(p, s, now), overdue, limit)...)
+	args := append(scheduleArgs(p, s, now), overdue, limit)
+	// EXECUTE takes no bound parameters: its arguments are written out.
+	lits := make([]string, len(args))
+	for i, a := range args {
+		switch a := a.(type) {
+		case string:
+			lits[i] = literal(a)
+		case []string:
+			q := make([]string, len(a))
+			for j, v := range a {
+				q[j] = literal(v)
+			}
+			lits[i] = "ARRAY[" + strings.Join(q, ", ") + "]::text[]"
+		case time.Time:
+			lits[i] = literal(a.Format(time.RFC3339Nano))
+		default: // numbers and booleans
+			lits[i] = fmt.Sprint(a)
+		}
+	}
+	return explain(ctx, url, `SET plan_cache_mode = force_generic_plan; PREPARE due AS `+sql, `EXECUTE due (`+strings.Join(lits, ", ")+`)`)
 }
+
+// literal is s as an SQL string literal.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // ExplainSubjects is ExplainDue for Tx.Subjects.
 func ExplainSubjects(ctx context.Context, url string, p auth.Principal, f casework.SubjectFilter) (string, error) {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -29,13 +30,13 @@ func TestSealReadDoesNotWalkTheTrail(t *testing.T) {
 	for _, sql := range []string{
 		`ALTER TABLE audit_pending SET (autovacuum_enabled = false)`,
 		`INSERT INTO audit_events (actor, role, action, resource_type, resource_id, subject, outcome, request_id)
-		 SELECT 'user:x', 'admin', 'test.write', 'test', g::text, '', 'success', g::text FROM generate_series(1, 20000) g`,
+		 SELECT 'user:x', 'admin', 'test.write', 'test', g::text, '', 'success', g::text FROM generate_series(1, ` + fmt.Sprint(trail) + `) g`,
 		// The queue as its statistics remember it: the trail's first events.
 		`INSERT INTO audit_pending (event_id) SELECT id FROM audit_events ORDER BY id LIMIT 500`,
 		`ANALYZE audit_events`, `ANALYZE audit_pending`,
 		// And as it is: the newest few.
 		`DELETE FROM audit_pending`,
-		`INSERT INTO audit_pending (event_id) SELECT id FROM audit_events ORDER BY id DESC LIMIT 10`,
+		`INSERT INTO audit_pending (event_id) SELECT id FROM audit_events ORDER BY id DESC LIMIT ` + fmt.Sprint(queued),
 		`SET plan_cache_mode = force_generic_plan`,
 		`PREPARE seal_read (int) AS ` + postgres.SealReadSQL,
 	} {
